@@ -1,0 +1,224 @@
+"""Activation functions with their derivatives, written once against an array namespace ``xp``.
+
+Each activation is an :class:`Activation` whose ``f(x, xp)`` and ``df(z, a, xp)`` work on NumPy
+and CuPy arrays alike. ``df`` receives the pre-activation ``z`` and the output ``a = f(z)``; when
+``from_output`` is True the derivative is a function of ``a`` alone (``z`` may then be ``None``),
+which lets the engine overwrite ``z`` with ``a`` in place and halve the memory stashed for backprop.
+
+``family`` tells diagnostics and theory what to look for: ``"relu"`` (dead units; a kink at 0),
+``"tanh"`` (saturates at ±1 times its scale), ``"sigmoid"`` (saturates at 0 and 1) or ``"smooth"``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+LECUN_TANH_SCALE = 1.7159
+GELU_C = math.sqrt(2.0 / math.pi)
+GELU_K = 0.044715
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation: ``f(x, xp)``, its derivative ``df(z, a, xp)`` and what the rest of the library needs to know."""
+
+    name: str
+    f: Callable[[Any, Any], Any]
+    df: Callable[[Any, Any, Any], Any]
+    from_output: bool
+    family: str = "smooth"
+    param: float | None = None
+    saturation: float = math.inf  # |a| beyond which a tanh-like unit counts as saturated
+    kink_at_zero: bool = False
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __call__(self, x, xp=np):
+        return self.f(x, xp)
+
+    def derivative(self, z, xp=np):
+        """f'(z), computing the output itself when the derivative needs it."""
+        return self.df(z, self.f(z, xp), xp)
+
+    def __str__(self) -> str:
+        return self.name if self.param is None else f"{self.name}({self.param:g})"
+
+
+def _one(a, xp):
+    return xp.ones_like(a)
+
+
+def linear() -> Activation:
+    """Identity ``f(z) = z``; ``f'(z) = 1``."""
+    return Activation("linear", lambda x, xp: x, lambda z, a, xp: _one(a, xp), True)
+
+
+def relu() -> Activation:
+    """``f(z) = max(z, 0)``; ``f'(z) = 1[z > 0]`` (Nair & Hinton 2010)."""
+    return Activation(
+        "relu",
+        lambda x, xp: xp.maximum(x, 0),
+        lambda z, a, xp: (a > 0).astype(a.dtype),
+        True,
+        family="relu",
+        kink_at_zero=True,
+    )
+
+
+def leaky_relu(slope: float = 0.01) -> Activation:
+    """``f(z) = z`` for ``z > 0`` else ``slope * z``; derivative 1 or ``slope`` (Maas et al. 2013)."""
+    s = float(slope)
+    if not math.isfinite(s) or s < 0:
+        raise ValueError(f"leaky_relu slope must be a finite number >= 0, got {slope!r}")
+    return Activation(
+        "leaky_relu",
+        lambda x, xp: xp.where(x > 0, x, x * s),
+        lambda z, a, xp: xp.where(a > 0, 1.0, s).astype(a.dtype),
+        True,
+        family="relu",
+        param=s,
+        kink_at_zero=s != 1.0,
+    )
+
+
+def tanh() -> Activation:
+    """``f(z) = tanh(z)``; ``f'(z) = 1 - f(z)^2``."""
+    return Activation(
+        "tanh", lambda x, xp: xp.tanh(x), lambda z, a, xp: 1 - a * a, True, family="tanh", saturation=0.99
+    )
+
+
+def lecun_tanh() -> Activation:
+    """LeCun's scaled tanh ``f(z) = 1.7159 tanh(2z/3)`` (LeCun et al. 1998, "Efficient BackProp")."""
+    A, k = LECUN_TANH_SCALE, 2.0 / 3.0
+    return Activation(
+        "lecun_tanh",
+        lambda x, xp: A * xp.tanh(k * x),
+        lambda z, a, xp: (A * k) * (1 - (a / A) ** 2),
+        True,
+        family="tanh",
+        saturation=0.99 * A,
+    )
+
+
+def sigmoid() -> Activation:
+    """Logistic ``f(z) = 1/(1 + e^{-z})``; ``f'(z) = f(z)(1 - f(z))``."""
+
+    def f(x, xp):
+        return 0.5 * (xp.tanh(0.5 * x) + 1)  # overflow-free form
+
+    return Activation("sigmoid", f, lambda z, a, xp: a * (1 - a), True, family="sigmoid")
+
+
+def selu() -> Activation:
+    """Scaled ELU ``λ z`` for ``z > 0`` else ``λ α (e^z - 1)`` (Klambauer et al. 2017)."""
+    lam, alpha = SELU_SCALE, SELU_ALPHA
+
+    def f(x, xp):
+        return lam * xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
+
+    return Activation(
+        "selu", f, lambda z, a, xp: xp.where(a > 0, lam, a + lam * alpha).astype(a.dtype), True, kink_at_zero=True
+    )
+
+
+def elu(alpha: float = 1.0) -> Activation:
+    """ELU ``z`` for ``z > 0`` else ``α (e^z - 1)`` (Clevert et al. 2015); ``f'(z) = f(z) + α`` for ``z <= 0``."""
+    al = float(alpha)
+    if not math.isfinite(al) or al <= 0:
+        raise ValueError(f"elu alpha must be a finite number > 0, got {alpha!r}")
+
+    def f(x, xp):
+        return xp.where(x > 0, x, al * xp.expm1(xp.minimum(x, 0)))
+
+    return Activation(
+        "elu", f, lambda z, a, xp: xp.where(a > 0, 1.0, a + al).astype(a.dtype), True, param=al, kink_at_zero=al != 1.0
+    )
+
+
+def gelu() -> Activation:
+    """GELU, tanh form ``0.5 z (1 + tanh(√(2/π)(z + 0.044715 z^3)))`` (Hendrycks & Gimpel 2016; PyTorch ``approximate='tanh'``)."""
+    c, k = GELU_C, GELU_K
+
+    def f(x, xp):
+        return 0.5 * x * (1 + xp.tanh(c * (x + k * x * x * x)))
+
+    def df(z, a, xp):
+        t = xp.tanh(c * (z + k * z * z * z))
+        return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * c * (1 + 3 * k * z * z)
+
+    return Activation("gelu", f, df, False)
+
+
+def silu() -> Activation:
+    """SiLU / swish ``f(z) = z σ(z)`` (Elfwing et al. 2018); ``f'(z) = σ(z)(1 + z(1 - σ(z)))``."""
+
+    def sig(x, xp):
+        return 0.5 * (xp.tanh(0.5 * x) + 1)
+
+    def df(z, a, xp):
+        s = sig(z, xp)
+        return s * (1 + z * (1 - s))
+
+    return Activation("silu", lambda x, xp: x * sig(x, xp), df, False)
+
+
+def softplus() -> Activation:
+    """``f(z) = log(1 + e^z)`` (Dugas et al. 2001); ``f'(z) = σ(z) = 1 - e^{-f(z)}``."""
+
+    def f(x, xp):
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    return Activation("softplus", f, lambda z, a, xp: -xp.expm1(-a), True)
+
+
+_FACTORIES: dict[str, Callable[..., Activation]] = {
+    "linear": linear,
+    "relu": relu,
+    "leaky_relu": leaky_relu,
+    "tanh": tanh,
+    "sigmoid": sigmoid,
+    "selu": selu,
+    "elu": elu,
+    "gelu": gelu,
+    "silu": silu,
+    "softplus": softplus,
+    "lecun_tanh": lecun_tanh,
+}
+_ALIASES = {"identity": "linear", "swish": "silu", "logistic": "sigmoid"}
+_PARAMETRIC = {"leaky_relu", "elu"}
+
+
+def activation_names() -> tuple[str, ...]:
+    """Names of every activation the library knows."""
+    return tuple(_FACTORIES)
+
+
+def unknown_name_message(kind: str, name: object, valid) -> str:
+    """One line: what was wrong, the closest valid name, and every valid name."""
+    valid = list(valid)
+    close = difflib.get_close_matches(str(name), valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {kind} {name!r}{hint}; valid: {', '.join(valid)}"
+
+
+def get_activation(activation: str | Activation, param: float | None = None) -> Activation:
+    """Look an activation up by name (``param``: leaky ReLU slope or ELU alpha), or pass one through."""
+    if isinstance(activation, Activation):
+        return activation
+    if not isinstance(activation, str):
+        raise TypeError(f"activation must be a name or an Activation, got {type(activation).__name__}")
+    name = _ALIASES.get(activation.lower(), activation.lower())
+    if name not in _FACTORIES:
+        raise ValueError(unknown_name_message("activation", activation, _FACTORIES))
+    if param is not None:
+        if name not in _PARAMETRIC:
+            raise ValueError(f"activation {name!r} takes no parameter; only {', '.join(sorted(_PARAMETRIC))} do")
+        return _FACTORIES[name](param)
+    return _FACTORIES[name]()
