@@ -1,12 +1,21 @@
 """winit_bench: weight initializers, one MLP engine on NumPy/Numba/CuPy, and variance diagnostics against mean-field theory."""
 
 from .activations import Activation, activation_names, get_activation
+from .backends import BackendUnavailable, UnknownBackend, available_backends, get_backend, use_backend
+from .engine import MLP, Diverged
 from .initializers import calculate_gain, initialize, initializer_names, truncnorm_std
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Activation",
+    "BackendUnavailable",
+    "Diverged",
+    "MLP",
+    "UnknownBackend",
+    "available_backends",
+    "get_backend",
+    "use_backend",
     "activation_names",
     "calculate_gain",
     "get_activation",

@@ -1,0 +1,117 @@
+"""The NumPy backend: the reference that defines "correct", with in-place ufuncs on the hot path.
+
+The common activations run in place on preallocated buffers (``out=``), so a training step
+allocates no layer-sized array; the rarer ones fall back to the generic ``xp`` expressions.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .base import Backend
+
+
+def _tanh(z, out):
+    np.tanh(z, out=out)
+
+
+def _sigmoid(z, out):
+    np.multiply(z, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+
+
+def _relu(z, out):
+    np.maximum(z, 0, out=out)
+
+
+def _lecun_tanh(z, out):
+    np.multiply(z, 2.0 / 3.0, out=out)
+    np.tanh(out, out=out)
+    out *= 1.7159
+
+
+_FORWARD = {"tanh": _tanh, "sigmoid": _sigmoid, "relu": _relu, "lecun_tanh": _lecun_tanh}
+
+
+def _grad_tanh(g, a, tmp):
+    np.multiply(a, a, out=tmp)
+    np.subtract(1, tmp, out=tmp)
+    g *= tmp
+
+
+def _grad_sigmoid(g, a, tmp):
+    np.subtract(1, a, out=tmp)
+    tmp *= a
+    g *= tmp
+
+
+def _grad_relu(g, a, tmp):
+    np.greater(a, 0, out=tmp, casting="unsafe")
+    g *= tmp
+
+
+def _grad_lecun_tanh(g, a, tmp):
+    np.multiply(a, 1 / 1.7159, out=tmp)
+    np.multiply(tmp, tmp, out=tmp)
+    np.subtract(1, tmp, out=tmp)
+    tmp *= 1.7159 * 2.0 / 3.0
+    g *= tmp
+
+
+_GRAD = {"tanh": _grad_tanh, "sigmoid": _grad_sigmoid, "relu": _grad_relu, "lecun_tanh": _grad_lecun_tanh}
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    xp = np
+
+    def bias_act(self, z, b, act, out):
+        np.add(z, b, out=z)
+        if act.name == "leaky_relu" and out is z:
+            np.multiply(z, act.param, out=z, where=z < 0)  # a byte mask is the only temporary
+            return out
+        fast = _FORWARD.get(act.name)
+        if fast is not None:
+            fast(z, out)
+            return out
+        return super().bias_act(z, 0, act, out)
+
+    def act_grad(self, g, z, a, act, tmp):
+        fast = _GRAD.get(act.name)
+        if fast is not None:
+            fast(g, a, tmp)
+            return g
+        if act.name == "leaky_relu":
+            np.greater(a, 0, out=tmp, casting="unsafe")
+            tmp *= 1.0 - act.param
+            tmp += act.param
+            g *= tmp
+            return g
+        return super().act_grad(g, z, a, act, tmp)
+
+    def info(self) -> dict:
+        return {"backend": self.name, "numpy": np.__version__, **blas_info()}
+
+
+def blas_info() -> dict:
+    """The BLAS NumPy links and its thread count (via threadpoolctl when installed)."""
+    cfg = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+    info = {"blas": f"{cfg.get('name', '?')} {cfg.get('version', '')}".strip()}
+    try:
+        from threadpoolctl import threadpool_info
+
+        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        if pools:
+            info["blas_threads"] = pools[0].get("num_threads")
+            info["blas_kernel"] = pools[0].get("architecture")
+    except ImportError:
+        info["blas_threads"] = os.environ.get("OPENBLAS_NUM_THREADS") or os.cpu_count()
+    return info
+
+
+def load() -> NumpyBackend:
+    return NumpyBackend()

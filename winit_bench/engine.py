@@ -1,0 +1,303 @@
+"""The multilayer perceptron: forward pass, backprop and SGD, on any backend.
+
+The seed equations, with ``W[l]`` of shape ``(n[l], n[l-1])`` and a row-major batch::
+
+    z[l] = a[l-1] @ W[l].T + b[l]          a[l] = f(z[l])          (a[0] = X; the last layer is linear)
+    δ[L] = dLoss/dz[L]                     δ[l] = f'(z[l]) ⊙ (δ[l+1] @ W[l+1])
+    dW[l] = δ[l].T @ a[l-1]                db[l] = Σ_batch δ[l]
+
+Buffers are allocated once per batch size and reused: a training step allocates no layer-sized
+array. When ``f'`` is a function of ``f`` alone (tanh, sigmoid, the ReLU family, ...) ``a[l]``
+overwrites ``z[l]`` in place. In ``train_step`` the output error is scaled by the learning rate,
+so every ``δ`` and gradient arrives scaled and the update is a single ``W -= dW``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .activations import Activation, get_activation, linear
+from .backends import Backend, get_backend
+from .initializers import check_dtype, initialize, layer_rng
+
+OUTPUTS = ("linear", "softmax")
+_LINEAR = linear()
+
+
+class Diverged(FloatingPointError):
+    """The loss became non-finite during training; ``step`` and ``loss`` say when and what."""
+
+    def __init__(self, step: int, loss: float):
+        super().__init__(f"training diverged at step {step}: the loss is {loss}")
+        self.step, self.loss = step, loss
+
+
+@dataclass
+class Capture:
+    """Everything one forward/backward pass computed, per layer (backend arrays, copies)."""
+
+    loss: float
+    z: list = field(default_factory=list)
+    a: list = field(default_factory=list)
+    delta: list = field(default_factory=list)
+    grad_w: list = field(default_factory=list)
+    grad_b: list = field(default_factory=list)
+
+
+class _Buffers:
+    """Per-batch-size work arrays: z (a overwrites it in place when it can), a, δ ping-pong, scratch."""
+
+    def __init__(self, net: "MLP", batch: int):
+        be, dt, sizes = net.backend, net.dtype, net.sizes
+        self.z = [be.empty((batch, n), dt) for n in sizes[1:]]
+        in_place = net.activation.from_output
+        self.a = [z if in_place else be.empty(z.shape, dt) for z in self.z[:-1]]
+        self.a.append(self.z[-1])
+        widest = batch * max(sizes[1:])
+        flat = [be.empty(widest, dt) for _ in range(3)]
+        self.delta = [[f[: batch * n].reshape(batch, n) for n in sizes[1:]] for f in flat[:2]]
+        self.tmp = [flat[2][: batch * n].reshape(batch, n) for n in sizes[1:]]
+
+
+class MLP:
+    """A fully connected network ``sizes[0] -> ... -> sizes[-1]`` with one hidden activation.
+
+    ``initializer`` draws every weight matrix (layer ``l`` from child stream ``l`` of ``seed``;
+    ``init_params`` go to it); biases are ``bias + bias_std * N(0, 1)`` (zero by default).
+    ``output="linear"`` trains on mean-squared error, ``"softmax"`` on cross-entropy with integer
+    labels or one-hot rows.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str | Activation = "tanh",
+        initializer: str = "xavier_normal",
+        *,
+        output: str = "linear",
+        seed: int = 0,
+        dtype: str = "float32",
+        backend: str | Backend | None = None,
+        bias: float = 0.0,
+        bias_std: float = 0.0,
+        **init_params: Any,
+    ):
+        self.sizes = _check_sizes(sizes)
+        self.activation = get_activation(activation)
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown output {output!r}; valid: {', '.join(OUTPUTS)}")
+        if not (math.isfinite(bias) and math.isfinite(bias_std) and bias_std >= 0):
+            raise ValueError(f"bias must be finite and bias_std finite and >= 0, got bias={bias!r}, bias_std={bias_std!r}")
+        self.output, self.seed, self.initializer = output, seed, initializer
+        self.dtype = check_dtype(dtype)
+        self.backend = get_backend(backend)
+        self.steps = 0
+        self._buffers: dict[int, _Buffers] = {}
+        self._checked: tuple = ()
+        params = []
+        for l, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
+            w = initialize(initializer, (n_out, n_in), seed=seed, layer=l, activation=self.activation, dtype=self.dtype, **init_params)
+            b = np.full(n_out, bias, dtype=np.float64)
+            if bias_std:
+                b += bias_std * np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(l, 1))).standard_normal(n_out)
+            params.append((w, b.astype(self.dtype)))
+        self.set_weights(params)
+        be = self.backend
+        self._grad_w = [be.empty(w.shape, self.dtype) for w in self._w]
+        self._grad_b = [be.empty(b.shape, self.dtype) for b in self._b]
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def depth(self) -> int:
+        """Number of weight layers."""
+        return len(self.sizes) - 1
+
+    def weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(W, b), ...]`` as host NumPy copies."""
+        to_host = self.backend.to_host
+        return [(np.array(to_host(w)), np.array(to_host(b))) for w, b in zip(self._w, self._b)]
+
+    def set_weights(self, params: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Replace every ``(W, b)``; shapes must match ``sizes``, values must be finite."""
+        if len(params) != self.depth:
+            raise ValueError(f"expected {self.depth} (W, b) pairs for sizes {self.sizes}, got {len(params)}")
+        ws, bs = [], []
+        for l, (w, b) in enumerate(params):
+            w, b = np.asarray(self.backend.to_host(w)), np.asarray(self.backend.to_host(b))
+            want_w, want_b = (self.sizes[l + 1], self.sizes[l]), (self.sizes[l + 1],)
+            if w.shape != want_w or b.shape != want_b:
+                raise ValueError(f"layer {l}: expected W{want_w} and b{want_b}, got W{w.shape} and b{b.shape}")
+            if not (np.isfinite(w).all() and np.isfinite(b).all()):
+                raise ValueError(f"layer {l}: weights contain NaN or inf")
+            ws.append(self.backend.asarray(np.ascontiguousarray(w, self.dtype)))
+            bs.append(self.backend.asarray(np.ascontiguousarray(b, self.dtype)))
+        self._w, self._b = ws, bs
+
+    # ------------------------------------------------------------------ the passes
+    def forward(self, X):
+        """The network's output for ``X`` of shape ``(batch, sizes[0])`` (softmax probabilities for ``output="softmax"``), on the backend."""
+        X = self._check_x(X)
+        out = self._forward(X, self._buffers_for(X.shape[0]))
+        if not self.backend.is_finite(out):
+            self._non_finite(X, "the output")
+        return self.backend.softmax(out) if self.output == "softmax" else out.copy()
+
+    def predict(self, X) -> np.ndarray:
+        """Class indices (softmax) or outputs (linear), as a host array."""
+        out = self.backend.to_host(self.forward(X))
+        return out.argmax(axis=1) if self.output == "softmax" else out
+
+    def train_step(self, X, Y, lr: float) -> float:
+        """One step of gradient descent on the batch ``(X, Y)``; returns the loss before the step."""
+        if not (isinstance(lr, (int, float, np.floating)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+        X, Y = self._check_xy(X, Y)
+        buf = self._buffers_for(X.shape[0])
+        loss = self._loss(self._forward(X, buf), X, Y, buf, scale=float(lr))
+        self._backward(X, buf, update=True)
+        self.steps += 1
+        return loss
+
+    def gradients(self, X, Y) -> tuple[float, list[tuple[np.ndarray, np.ndarray]]]:
+        """The loss and ``[(dL/dW, dL/db), ...]`` as host arrays, without changing the weights."""
+        cap = self.capture(X, Y)
+        host = self.backend.to_host
+        return cap.loss, [(np.array(host(gw)), np.array(host(gb))) for gw, gb in zip(cap.grad_w, cap.grad_b)]
+
+    def capture(self, X, Y) -> Capture:
+        """One forward/backward pass keeping per layer ``z``, ``a``, ``δ`` and the gradients (no update)."""
+        X, Y = self._check_xy(X, Y)
+        buf = _Buffers(self, X.shape[0])
+        if self.activation.from_output:  # keep z: give a its own arrays for this pass
+            buf.a = [self.backend.empty(z.shape, self.dtype) for z in buf.z[:-1]] + [buf.z[-1]]
+        out = self._forward(X, buf, keep_z=True)
+        cap = Capture(loss=self._loss(out, X, Y, buf, scale=1.0))
+        cap.z, cap.a = [z.copy() for z in buf.z], [a.copy() for a in buf.a]
+        self._backward(X, buf, update=False, record=cap.delta)
+        cap.grad_w, cap.grad_b = [g.copy() for g in self._grad_w], [g.copy() for g in self._grad_b]
+        return cap
+
+    def _forward(self, X, buf: _Buffers, keep_z: bool = False):
+        be, act, a = self.backend, self.activation, X
+        last = self.depth - 1
+        for l, (w, b) in enumerate(zip(self._w, self._b)):
+            z = buf.z[l]
+            be.matmul(a, w.T, out=z)
+            if l == last:
+                return be.bias_act(z, b, _LINEAR, out=z)
+            if keep_z:
+                z += b
+                a = _apply(be, act, z, buf.a[l])
+            else:
+                a = be.bias_act(z, b, act, out=buf.a[l])
+        return a
+
+    def _loss(self, out, X, Y, buf: _Buffers, scale: float) -> float:
+        delta = buf.delta[(self.depth - 1) % 2][-1]
+        if self.output == "linear":
+            loss = self.backend.mse(out, Y, delta, scale)
+        else:
+            loss = self.backend.softmax_xent(out, Y, delta, scale)
+        loss = float(loss)
+        if not math.isfinite(loss):
+            self._non_finite(X, "the loss")
+        return loss
+
+    def _backward(self, X, buf: _Buffers, update: bool, record: list | None = None) -> None:
+        be, act = self.backend, self.activation
+        z_for_grad = None if act.from_output else buf.z
+        for l in reversed(range(self.depth)):
+            delta = buf.delta[l % 2][l]
+            if record is not None:
+                record.insert(0, delta.copy())
+            a_prev = X if l == 0 else buf.a[l - 1]
+            be.matmul(delta.T, a_prev, out=self._grad_w[l])
+            be.sum_rows(delta, out=self._grad_b[l])
+            if l > 0:
+                g = buf.delta[(l - 1) % 2][l - 1]
+                be.matmul(delta, self._w[l], out=g)
+                be.act_grad(g, None if z_for_grad is None else z_for_grad[l - 1], buf.a[l - 1], act, buf.tmp[l - 1])
+            if update:
+                be.sgd(self._w[l], self._grad_w[l], 1.0)
+                be.sgd(self._b[l], self._grad_b[l], 1.0)
+
+    # ------------------------------------------------------------------ input checks
+    def _buffers_for(self, batch: int) -> _Buffers:
+        buf = self._buffers.get(batch)
+        if buf is None:
+            buf = self._buffers[batch] = _Buffers(self, batch)
+        return buf
+
+    def _check_x(self, X):
+        shape, dtype = getattr(X, "shape", None), getattr(X, "dtype", None)
+        if shape is None or dtype is None:
+            raise TypeError(f"X must be an array of shape (batch, {self.sizes[0]}), got {type(X).__name__}")
+        if len(shape) != 2 or shape[1] != self.sizes[0] or shape[0] < 1:
+            raise ValueError(f"X must have shape (batch, {self.sizes[0]}) with batch >= 1, got {tuple(shape)}")
+        if dtype != self.dtype:
+            raise TypeError(f"X has dtype {dtype} but the network is {self.dtype}; pass X.astype('{self.dtype}')")
+        return self.backend.asarray(X)
+
+    def _check_xy(self, X, Y):
+        if self._checked and X is self._checked[0] and Y is self._checked[1]:
+            return self._checked[2], self._checked[3]
+        Xd = self._check_x(X)
+        Yd = self._check_y(Y, Xd.shape[0])
+        self._checked = (X, Y, Xd, Yd)
+        return Xd, Yd
+
+    def _check_y(self, Y, batch: int):
+        Yh = np.asarray(self.backend.to_host(Y))
+        n_out = self.sizes[-1]
+        if Yh.shape[:1] != (batch,):
+            raise ValueError(f"X and Y have different batch sizes: {batch} and {Yh.shape[0] if Yh.ndim else 'a scalar'}")
+        if self.output == "softmax":
+            if Yh.ndim == 2:
+                if Yh.shape[1] != n_out or not (np.isin(Yh, (0, 1)).all() and (Yh.sum(axis=1) == 1).all()):
+                    raise ValueError(f"one-hot Y must have shape ({batch}, {n_out}) with exactly one 1 per row")
+                Yh = Yh.argmax(axis=1)
+            if Yh.ndim != 1 or not np.issubdtype(Yh.dtype, np.integer):
+                raise TypeError(f"softmax labels must be integers of shape ({batch},) or one-hot rows, got {Yh.dtype} {Yh.shape}")
+            if Yh.min() < 0 or Yh.max() >= n_out:
+                raise ValueError(f"labels must lie in [0, {n_out - 1}], got values from {Yh.min()} to {Yh.max()}")
+            return self.backend.asarray(Yh.astype(np.int64))
+        if Yh.ndim == 1 and n_out == 1:
+            Yh = Yh[:, None]
+        if Yh.shape != (batch, n_out):
+            raise ValueError(f"Y must have shape ({batch}, {n_out}), got {Yh.shape}")
+        if not np.issubdtype(Yh.dtype, np.number) or not np.isfinite(Yh).all():
+            raise ValueError("Y must be numeric and finite (it contains NaN or inf)" if np.issubdtype(Yh.dtype, np.number) else f"Y must be numeric, got {Yh.dtype}")
+        return self.backend.asarray(np.ascontiguousarray(Yh, self.dtype))
+
+    def _non_finite(self, X, what: str) -> None:
+        """Blame the input when it holds NaN or inf; otherwise the weights have diverged."""
+        if not self.backend.is_finite(X):
+            raise ValueError(f"X contains NaN or inf, so {what} is not finite")
+        raise Diverged(self.steps, math.nan)
+
+    def __repr__(self) -> str:
+        return (f"MLP(sizes={self.sizes}, activation={self.activation}, initializer={self.initializer!r}, "
+                f"output={self.output!r}, dtype={self.dtype.name!r}, backend={self.backend.name!r})")  # fmt: skip
+
+
+def _apply(be: Backend, act: Activation, z, out):
+    """``out = f(z)`` leaving ``z`` intact (a bias of 0 is added, so ``z`` is unchanged)."""
+    out[...] = z
+    return be.bias_act(out, 0, act, out=out)
+
+
+def _check_sizes(sizes) -> list[int]:
+    try:
+        sizes = [int(s) for s in sizes]
+    except (TypeError, ValueError):
+        raise TypeError(f"sizes must be a sequence of positive integers, got {sizes!r}") from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"sizes needs at least two positive integers (input and output width), got {sizes}")
+    return sizes
+
+
+__all__ = ["MLP", "Diverged", "Capture", "OUTPUTS"]
