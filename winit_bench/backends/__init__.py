@@ -56,6 +56,8 @@ def get_backend(name: str | Backend | None = None) -> Backend:
         try:
             module = importlib.import_module(_MODULES[key])
         except ImportError as exc:  # a backend module imports its library at the top
+            if (exc.name or "").startswith("winit_bench"):
+                raise
             hint = {"numba": "pip install 'winit_bench[numba]'", "cupy": "pip install 'winit_bench[cuda13]' (or [cuda12])"}
             raise BackendUnavailable(f"backend {key!r} is unavailable: {exc.name or exc} is not installed; {hint.get(key, '')}") from None
         _loaded[key] = module.load()
