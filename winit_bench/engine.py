@@ -240,7 +240,10 @@ class MLP:
             raise ValueError(f"X must have shape (batch, {self.sizes[0]}) with batch >= 1, got {tuple(shape)}")
         if dtype != self.dtype:
             raise TypeError(f"X has dtype {dtype} but the network is {self.dtype}; pass X.astype('{self.dtype}')")
-        return self.backend.asarray(X)
+        X = self.backend.asarray(X)
+        if not self.backend.is_finite(X):
+            raise ValueError("X contains NaN or inf")
+        return X
 
     def _check_xy(self, X, Y):
         if self._checked and X is self._checked[0] and Y is self._checked[1]:
