@@ -1,5 +1,6 @@
 """winit_bench: weight initializers, one MLP engine on NumPy/Numba/CuPy, and variance diagnostics against mean-field theory."""
 
+from . import theory
 from .activations import Activation, activation_names, get_activation
 from .backends import BackendUnavailable, UnknownBackend, available_backends, get_backend, use_backend
 from .engine import MLP, Diverged
@@ -21,5 +22,6 @@ __all__ = [
     "get_activation",
     "initialize",
     "initializer_names",
+    "theory",
     "truncnorm_std",
 ]

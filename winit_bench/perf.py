@@ -1,0 +1,225 @@
+"""The engine against its physical floor and against PyTorch eager, measured side by side.
+
+The floor of a training step is its matrix products alone: per layer ``a @ W.T`` (forward),
+``δ.T @ a`` (weight gradient) and ``δ @ W`` (error to the layer below) — the "GEMM floor".
+Every ratio here is timed in one process with the candidates interleaved round by round, so a
+noisy machine slows all of them alike; the reported number is the median over rounds.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .backends import get_backend
+from .engine import MLP
+
+
+@dataclass(frozen=True)
+class Case:
+    depth: int
+    width: int
+    batch: int
+    activation: str = "tanh"
+    dtype: str = "float32"
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.width] * (self.depth + 1)
+
+    @property
+    def flops(self) -> float:
+        """Multiply-adds of the 3 x depth products, times 2."""
+        return 2.0 * 3 * self.batch * sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+
+def _data(case: Case, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((case.batch, case.width)).astype(case.dtype)
+    Y = rng.standard_normal((case.batch, case.width)).astype(case.dtype)
+    return X, Y
+
+
+def engine_step(case: Case, backend: str) -> Callable[[], None]:
+    """A callable doing one synchronised ``train_step`` of the engine."""
+    net = MLP(case.sizes, case.activation, "xavier_normal", dtype=case.dtype, backend=backend)
+    X, Y = _data(case)
+    X, Y = net.backend.asarray(X), net.backend.asarray(Y)
+    sync = net.backend.synchronize
+
+    def step():
+        net.train_step(X, Y, 1e-3)
+        sync()
+
+    return step
+
+
+def gemm_floor(case: Case, backend: str) -> Callable[[], None]:
+    """A callable doing the step's 3 x depth matrix products alone, into preallocated arrays."""
+    be = get_backend(backend)
+    rng = np.random.default_rng(0)
+    n, b, dt = case.width, case.batch, case.dtype
+    ws = [be.asarray(rng.standard_normal((n, n)).astype(dt)) for _ in range(case.depth)]
+    acts = [be.asarray(rng.standard_normal((b, n)).astype(dt)) for _ in range(case.depth + 1)]
+    grads = [be.empty((n, n), dt) for _ in range(case.depth)]
+    delta = be.asarray(rng.standard_normal((b, n)).astype(dt))
+    out = be.empty((b, n), dt)
+
+    def step():
+        for l in range(case.depth):
+            be.matmul(acts[l], ws[l].T, out=acts[l + 1])
+        for l in reversed(range(case.depth)):
+            be.matmul(delta.T, acts[l], out=grads[l])
+            be.matmul(delta, ws[l], out=out)
+        be.synchronize()
+
+    return step
+
+
+_TORCH_ACT = {"tanh": "Tanh", "relu": "ReLU", "sigmoid": "Sigmoid", "gelu": "GELU", "selu": "SELU", "elu": "ELU", "silu": "SiLU", "softplus": "Softplus", "leaky_relu": "LeakyReLU", "linear": "Identity"}
+
+
+def torch_step(case: Case, device: str = "cpu") -> Callable[[], None]:
+    """PyTorch eager: ``nn.Sequential`` of ``Linear`` + activation, ``MSELoss``, ``optim.SGD``."""
+    from .extras import require
+
+    torch = require("torch")
+    nn = torch.nn
+    layers = []
+    for l in range(case.depth):
+        layers.append(nn.Linear(case.width, case.width))
+        if l < case.depth - 1:
+            act = getattr(nn, _TORCH_ACT[case.activation])
+            layers.append(act(approximate="tanh") if case.activation == "gelu" else act())
+    dtype = getattr(torch, case.dtype)
+    model = nn.Sequential(*layers).to(device=device, dtype=dtype)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    loss_fn = nn.MSELoss()
+    X, Y = (torch.from_numpy(a).to(device) for a in _data(case))
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(model(X), Y)
+        loss.backward()
+        opt.step()
+        loss.item()  # the engine returns its loss as a Python float too
+        sync()
+
+    return step
+
+
+def race(candidates: dict[str, Callable[[], None]], *, rounds: int = 15, min_time: float = 0.05) -> dict[str, float]:
+    """Median seconds per call of each candidate, interleaved round by round after a warm-up."""
+    calls = {}
+    for name, fn in candidates.items():
+        fn()
+        start, n = time.perf_counter(), 0
+        while time.perf_counter() - start < min_time / 5 or n < 1:
+            fn()
+            n += 1
+        calls[name] = max(1, int(n * 5 * min_time / max(time.perf_counter() - start, 1e-9) / 5))
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(rounds):
+        for name, fn in candidates.items():
+            start = time.perf_counter()
+            for _ in range(calls[name]):
+                fn()
+            samples[name].append((time.perf_counter() - start) / calls[name])
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def threads() -> int:
+    """The BLAS thread count (what PyTorch is given too)."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        pools = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+        if pools:
+            return int(pools[0])
+    except ImportError:
+        pass
+    return os.cpu_count() or 1
+
+
+def measure(case: Case, backends: list[str], *, with_torch: bool = True, rounds: int = 15) -> dict:
+    """One row: seconds per step of each backend, the GEMM floor, PyTorch; and their ratios."""
+    candidates = {f"engine_{b}": engine_step(case, b) for b in backends}
+    candidates["gemm_floor"] = gemm_floor(case, backends[0])
+    if with_torch:
+        import torch
+
+        torch.set_num_threads(threads())
+        candidates["torch"] = torch_step(case)
+    t = race(candidates, rounds=rounds, min_time=0.05 if case.width <= 256 else 0.3)
+    row = {"depth": case.depth, "width": case.width, "batch": case.batch, "activation": case.activation, "dtype": case.dtype}
+    row.update({f"{k}_ms": v * 1e3 for k, v in t.items()})
+    row["gemm_gflops"] = case.flops / t["gemm_floor"] / 1e9
+    for b in backends:
+        row[f"{b}_vs_gemm"] = t[f"engine_{b}"] / t["gemm_floor"]
+        if with_torch:
+            row[f"{b}_vs_torch"] = t[f"engine_{b}"] / t["torch"]
+    if "numba" in backends and "numpy" in backends:
+        row["numba_speedup"] = t["engine_numpy"] / t["engine_numba"]
+    return row
+
+
+# The grid of the performance targets (docs/performance.md).
+TARGET_GRID = [Case(10, 1024, 256)] + [Case(10, w, b) for w in (64, 128, 256) for b in (32, 256)] + [Case(50, 64, 32), Case(50, 64, 256)]
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_probe(depth: int, width: int, batch: int, dtype: str, backend: str, steps: int = 5) -> dict:
+    """In this process: resident memory added by building and training a net, against the minimum it needs."""
+    base = _rss_bytes()
+    case = Case(depth, width, batch, dtype=dtype)
+    X, Y = _data(case)
+    net = MLP(case.sizes, "tanh", "xavier_normal", dtype=dtype, backend=backend)
+    for _ in range(steps):
+        net.train_step(X, Y, 1e-3)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    item = np.dtype(dtype).itemsize
+    params = sum(a * b + b for a, b in zip(case.sizes[:-1], case.sizes[1:]))
+    minimum = item * (2 * params + batch * sum(case.sizes[1:]) + 2 * batch * width)  # weights, gradients, activations, one batch (X, Y)
+    return {"added_bytes": max(peak, _rss_bytes()) - base, "minimum_bytes": minimum}
+
+
+def memory(depth: int = 10, width: int = 1024, batch: int = 256, dtype: str = "float32", backend: str = "numpy") -> dict:
+    """Run :func:`memory_probe` in a fresh interpreter so that nothing else inflates the high-water mark."""
+    code = f"import json, winit_bench.perf as p; print(json.dumps(p.memory_probe({depth}, {width}, {batch}, {dtype!r}, {backend!r})))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    import json
+
+    row = json.loads(out.strip().splitlines()[-1])
+    row["ratio"] = row["added_bytes"] / row["minimum_bytes"]
+    return row
+
+
+TARGETS = "numpy_vs_gemm <= 1.15 at width 1024; *_vs_torch <= 1.0 (width <= 256), <= 1.05 (width 1024); numba_speedup >= 1.3 (width <= 256); memory ratio <= 1.3"
+
+
+def perf_table(backends: list[str], grid=None, *, rounds: int = 15, progress=None):
+    """The ratio table of the performance targets, one row per case (a pandas DataFrame)."""
+    import importlib.util
+
+    import pandas as pd
+
+    with_torch = importlib.util.find_spec("torch") is not None
+    rows = []
+    for case in grid or TARGET_GRID:
+        rows.append(measure(case, backends, with_torch=with_torch, rounds=rounds))
+        if progress:
+            progress(case)
+    return pd.DataFrame(rows)
