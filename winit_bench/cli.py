@@ -56,6 +56,66 @@ def _cmd_selftest(args) -> None:
         raise SystemExit(1)
 
 
+def _names(text: str) -> list[str]:
+    return [t for t in (x.strip() for x in text.split(",")) if t]
+
+
+def _ints(text: str) -> list[int]:
+    out = []
+    for t in _names(text):
+        try:
+            out.append(int(t))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {t!r}") from None
+    return out
+
+
+def _cmd_run(args) -> None:
+    from pathlib import Path
+
+    from . import study
+
+    name = backends.get_backend(args.backend).name
+    if args.resume:
+        if args.resume != "latest":
+            run_dir = Path(args.resume)
+        else:  # bare --resume: the --out folder, else the newest run under results/
+            run_dir = Path(args.out) if args.out else study.latest_run(Path("results"))
+        print(f"resuming {run_dir} (with its own grid)", file=sys.stderr)
+        out = study.run_study(None, run_dir, resume=True, progress=not args.no_progress)
+    else:
+        inits = None if args.initializers in (None, "all") else _names(args.initializers)
+        acts = None if args.activations is None else _names(args.activations)
+        spec = study.make_spec(args.profile, backend=name, dtype=args.dtype, initializers=inits, activations=acts,
+                               depths=args.depths, widths=args.widths, seeds=args.seeds, threads=args.threads)
+        study.check_extras(spec)
+        run_dir = Path(args.out) if args.out else study.new_run_dir(Path("results"))
+        out = study.run_study(spec, run_dir, progress=not args.no_progress)
+    tables = study.load_tables(out)
+    meta = tables["meta"]
+    print(f"{out / 'report.md'}  ({len(tables['failures'])} failed configurations, {meta.get('elapsed_s', 0):.1f} s)")
+
+
+def _cmd_report(args) -> None:
+    from pathlib import Path
+
+    from . import report, study
+
+    written = []
+    for path in args.paths:
+        path = Path(path)
+        if not path.exists():
+            raise OSError(f"no such file or folder: {str(path)!r}")
+        if report.is_run_dir(path):
+            tables = study.write_tables(path)
+            written.append(report.build_report(path, Path(args.out) if args.out else None, tables=tables))
+        else:
+            out = Path(args.out) if args.out else report.default_asv_out()
+            written.append(report.build_asv_report(path, out))
+    for w in written:
+        print(w)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="winit-bench", description="Weight-initialization benchmarks: variance propagation, trainability, engine speed.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +133,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("selftest", help="check a backend against the numpy reference (forward, gradients, training)")
     p.add_argument("--backend", default=None, help="numpy, numba or cupy (default: $WINIT_BENCH_BACKEND)")
     p.set_defaults(func=_cmd_selftest)
+
+    p = sub.add_parser("run", help="the study: variance vs depth against theory, trainability on digits, throughput; writes tables, plots and report.md")
+    p.add_argument("--backend", default=None, help="numpy, numba or cupy (default: $WINIT_BENCH_BACKEND or numpy)")
+    p.add_argument("--profile", default="default", choices=("quick", "default", "full"), help="grid size: quick (< 1 min), default (< 5 min), full")
+    p.add_argument("--initializers", default=None, help="comma-separated names, or 'all' (default: every registered initializer)")
+    p.add_argument("--activations", default=None, help="comma-separated names (default: linear,relu,leaky_relu,tanh,sigmoid,selu,gelu)")
+    p.add_argument("--depths", type=_ints, default=None, help="comma-separated depths; one network of the largest depth gives every depth")
+    p.add_argument("--widths", type=_ints, default=None, help="comma-separated widths (default 256,1024)")
+    p.add_argument("--seeds", type=_ints, default=None, help="comma-separated seeds (fewer are used at width >= 1024)")
+    p.add_argument("--dtype", default=None, help="float32 (default) or float64")
+    p.add_argument("--out", default=None, help="the run folder to create (default: results/run-<timestamp>)")
+    p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="RUN_DIR",
+                   help="continue an interrupted run without redoing finished configurations (default: the latest under results/)")
+    p.add_argument("--threads", type=int, default=None, help="BLAS threads for the run (default 1: fastest on a busy machine; 0 leaves the library's setting)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("report", help="rebuild plots and report.md from a run folder, or summarise an asv results folder")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="a winit-bench run folder and/or an asv results folder")
+    p.add_argument("--out", default=None, help="where to write (default: the run folder; for asv results results/asv-report-<timestamp>)")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 

@@ -127,23 +127,21 @@ def _truncated_standard_normal(rng, shape: Shape, a: float, b: float) -> np.ndar
     nearest = 0.0 if a <= 0 <= b else a
     uniform_rate = mass / ((b - a) * normal_pdf(nearest)) if math.isfinite(b - a) else 0.0
     if mass >= 0.3 or (mass >= uniform_rate and a <= 0):
-        propose, rate = (lambda m: rng.standard_normal(m)), mass
-        accept = lambda x, m: (x >= a) & (x <= b)  # noqa: E731
+        propose = rng.standard_normal
+        reject = lambda x: (x < a) | (x > b)  # noqa: E731
     elif uniform_rate >= 0.3:
-        propose, rate = (lambda m: a + (b - a) * rng.random(m)), uniform_rate
-        accept = lambda x, m: rng.random(m) <= np.exp(0.5 * (nearest * nearest - x * x))  # noqa: E731
+        propose = lambda m: a + (b - a) * rng.random(m)  # noqa: E731
+        reject = lambda x: rng.random(x.size) > np.exp(0.5 * (nearest * nearest - x * x))  # noqa: E731
     else:  # right tail, a > 0
         lam = 0.5 * (a + math.sqrt(a * a + 4))
-        propose, rate = (lambda m: a + rng.exponential(1 / lam, m)), 0.5
-        accept = lambda x, m: (x <= b) & (rng.random(m) <= np.exp(-0.5 * (x - lam) ** 2))  # noqa: E731
-    out = np.empty(n)
-    filled = 0
-    while filled < n:
-        m = int((n - filled) / max(rate, 1e-3) * 1.02) + 16
-        x = propose(m)
-        x = x[accept(x, m)][: n - filled]
-        out[filled : filled + x.size] = x
-        filled += x.size
+        propose = lambda m: a + rng.exponential(1 / lam, m)  # noqa: E731
+        reject = lambda x: (x > b) | (rng.random(x.size) > np.exp(-0.5 * (x - lam) ** 2))  # noqa: E731
+    out = propose(n)  # every position redraws until accepted: an exact sample, in place
+    redo = np.flatnonzero(reject(out))
+    while redo.size:
+        x = propose(redo.size)
+        out[redo] = x
+        redo = redo[reject(x)]
     return out.reshape(shape)
 
 
@@ -297,10 +295,20 @@ def sparse(shape, rng, dtype, *, activation=None, sparsity=0.1, std=0.01):
     w = _normal(rng, shape, _positive("std", std), dtype)
     n_zero = math.ceil(s * shape[0])
     if n_zero:
-        mask = np.zeros(shape, bool)
-        mask[:n_zero] = True
-        w[rng.permuted(mask, axis=0)] = 0
+        np.putmask(w, _distinct_rows_per_column(rng, shape, n_zero), 0)
     return w
+
+
+def _distinct_rows_per_column(rng, shape: Shape, k: int) -> np.ndarray:
+    """A mask with ``k`` random rows set in every column: uniform draws, duplicates redrawn (a uniform k-subset)."""
+    n_rows, n_cols = shape
+    taken = np.zeros(shape, bool)
+    missing = np.full(n_cols, k)
+    while missing.any():
+        cols = np.repeat(np.arange(n_cols), missing)
+        taken[rng.integers(0, n_rows, cols.size), cols] = True
+        missing = k - taken.sum(axis=0, dtype=np.int64)
+    return taken
 
 
 def variance_scaling(shape, rng, dtype, *, activation=None, scale=1.0, mode="fan_in", distribution="truncated_normal"):
