@@ -1,0 +1,90 @@
+"""Engine throughput: forward, gradients, one SGD step, peak memory, achieved GFLOP/s.
+
+A net of ``depth`` square ``width x width`` layers (ReLU, He-normal, linear output, MSE) on the
+backend named by ``$WINIT_BENCH_BACKEND``. Every timed call synchronises the device.
+
+``track_gflops`` counts 3 matrix products per layer (forward ``A W^T``, ``dW = δ^T A``,
+``δ W``), 2 flops per multiply-add: ``6 * batch * Σ n_in n_out`` per step (the first layer's
+``δ W`` is in the count though the engine skips it; element-wise work is not counted).
+``track_ratio_to_gemm`` is the step time over the time of exactly those ``3 x depth`` matrix
+products on the same backend, measured in the same process: 1.0 is the machine's matmul floor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .common import P, Benchmark, median_time, skip
+
+
+class Throughput(Benchmark):
+    params = (P("depth"), P("width"), P("batch"), P("dtype"))
+    param_names = ["depth", "width", "batch", "dtype"]
+    lr = 1e-4
+
+    def setup(self, depth, width, batch, dtype):
+        import winit_bench as wb
+
+        be = self.setup_backend()
+        try:
+            self.net = wb.MLP([width] * (depth + 1), "relu", "he_normal", seed=0, dtype=dtype, backend=be)
+        except (ValueError, TypeError) as exc:
+            skip(f"depth={depth} width={width} dtype={dtype} unsupported on {be.name}: {exc}")
+        rng = np.random.default_rng(0)
+        self.X = self.to_device(rng.standard_normal((batch, width)).astype(dtype))
+        self.Y = self.to_device(rng.standard_normal((batch, width)).astype(dtype))
+        self.sizes = self.net.sizes
+        # warm-up: buffers, JIT kernels, BLAS threads
+        self.net.forward(self.X)
+        self.net.gradients(self.X, self.Y)
+        self.net.train_step(self.X, self.Y, self.lr)
+        self.sync()
+
+    def time_forward(self, *params):
+        self.net.forward(self.X)
+        self.sync()
+
+    def time_gradients(self, *params):
+        self.net.gradients(self.X, self.Y)
+        self.sync()
+
+    def time_train_step(self, *params):
+        self.net.train_step(self.X, self.Y, self.lr)
+        self.sync()
+
+    def peakmem_train_step(self, *params):
+        self.net.train_step(self.X, self.Y, self.lr)
+        self.sync()
+
+    def _step_seconds(self):
+        return median_time(lambda: self.net.train_step(self.X, self.Y, self.lr), repeat=P("track_repeat"), sync=self.sync)
+
+    def _flops(self, batch):
+        return 6.0 * batch * sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    def track_gflops(self, depth, width, batch, dtype):
+        return float(self._flops(batch) / self._step_seconds() / 1e9)
+
+    track_gflops.unit = "GFLOP/s"
+
+    def track_ratio_to_gemm(self, depth, width, batch, dtype):
+        be, dt = self.backend, np.dtype(dtype)
+        rng = np.random.default_rng(1)
+        layers = []
+        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
+            w = self.to_device(rng.standard_normal((n_out, n_in)).astype(dt))
+            a = self.to_device(rng.standard_normal((batch, n_in)).astype(dt))
+            d = self.to_device(rng.standard_normal((batch, n_out)).astype(dt))
+            outs = (be.empty((batch, n_out), dt), be.empty((n_out, n_in), dt), be.empty((batch, n_in), dt))
+            layers.append((w, a, d, outs))
+
+        def gemms():
+            for w, a, d, (z, gw, g) in layers:
+                be.matmul(a, w.T, out=z)  # forward
+                be.matmul(d.T, a, out=gw)  # weight gradient
+                be.matmul(d, w, out=g)  # back-propagated error
+
+        t_gemm = median_time(gemms, repeat=P("track_repeat"), sync=self.sync)
+        return float(self._step_seconds() / t_gemm)
+
+    track_ratio_to_gemm.unit = "ratio"

@@ -1,0 +1,56 @@
+"""Trainability on real data: scikit-learn's digits (8x8, 10 classes), fixed seed.
+
+A net ``64 -> width x (depth - 1) -> 10`` (softmax, cross-entropy) trained by full-batch SGD
+for ``train_steps`` steps (profile) from each initializer; ``track_loss`` is the training loss
+after the last step, ``track_accuracy`` the accuracy on the held-out quarter. A run that
+diverges reports a loss of 1e30 and an accuracy of 0.
+"""
+
+from __future__ import annotations
+
+from .common import P, Benchmark, skip
+
+LR = 0.1
+DIVERGED_LOSS = 1e30
+
+
+class Training(Benchmark):
+    params = (P("train_inits"), P("train_acts"), P("train_depth"))
+    param_names = ["initializer", "activation", "depth"]
+    timeout = 600
+
+    def setup(self, initializer, activation, depth):
+        import winit_bench as wb
+
+        be = self.setup_backend()
+        try:
+            from winit_bench.data import digits
+
+            data = digits(seed=0, dtype="float32")
+        except ImportError as exc:
+            skip(f"digits needs scikit-learn: {exc}")
+        width = P("train_width")
+        sizes = [data.n_features] + [width] * (depth - 1) + [data.n_classes]
+        try:
+            net = wb.MLP(sizes, activation, initializer, output="softmax", seed=0, dtype="float32", backend=be)
+        except (ValueError, TypeError) as exc:
+            skip(f"{initializer} x {activation} unsupported: {exc}")
+        self.loss, self.accuracy = DIVERGED_LOSS, 0.0
+        try:
+            for _ in range(P("train_steps")):
+                self.loss = net.train_step(data.X_train, data.y_train, LR)
+            self.loss = net.train_step(data.X_train, data.y_train, 1e-12)  # the loss after the last update
+            pred = net.predict(data.X_test)
+            self.accuracy = float((pred == data.y_test).mean())
+        except wb.Diverged:
+            self.loss, self.accuracy = DIVERGED_LOSS, 0.0
+
+    def track_loss(self, *params):
+        return float(self.loss)
+
+    track_loss.unit = "cross-entropy"
+
+    def track_accuracy(self, *params):
+        return float(self.accuracy)
+
+    track_accuracy.unit = "accuracy"

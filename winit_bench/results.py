@@ -1,0 +1,189 @@
+"""Load airspeed-velocity (asv) results into one tidy pandas DataFrame.
+
+asv (results format version 2) writes ``<results>/<machine>/<commit>-<env>.json``; each file holds
+``commit_hash``, ``env_name``, ``date`` (ms since the epoch), ``python``, ``env_vars``, ``params``
+(the machine description), ``result_columns`` and ``results``: per benchmark a row aligned with
+``result_columns`` (``result, params, version, started_at, duration, stats_ci_99_a, stats_ci_99_b,
+stats_q_25, stats_q_75, stats_number, stats_repeat, samples, profile``), trailing nulls dropped.
+A parameterised benchmark stores one value per combination of its ``params`` (the Cartesian
+product, the last parameter varying fastest), each parameter value as its ``repr``. In ``result``
+``null`` means the benchmark failed and ``NaN`` that it was skipped (``NotImplementedError``).
+``<results>/benchmarks.json`` (written by ``asv run``) gives each benchmark's type, unit and
+parameter names.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+BASE_COLUMNS = ["benchmark", "type", "unit"]
+TAIL_COLUMNS = [
+    "value", "ci_lo", "ci_hi", "q25", "q75", "status",
+    "machine", "commit", "date", "env_name", "backend", "python",
+]  # fmt: skip
+DEFAULT_COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a", "stats_ci_99_b",
+                   "stats_q_25", "stats_q_75", "stats_number", "stats_repeat", "samples", "profile"]  # fmt: skip
+_TYPES = {"time": ("time", "seconds"), "peakmem": ("peakmemory", "bytes"), "mem": ("memory", "bytes"), "track": ("track", "unit")}
+
+
+def parse_param(text: Any) -> Any:
+    """A parameter value as Python: asv stores ``repr`` strings (``"'he_normal'"``, ``"64"``)."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+def _read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _benchmark_info(root: Path) -> dict:
+    path = root / "benchmarks.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = _read_json(path)
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"{path}: cannot read benchmark descriptions ({exc}); types and units are guessed", stacklevel=3)
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+
+
+def _guess_type(name: str) -> tuple[str, str]:
+    last = name.rsplit(".", 1)[-1]
+    for prefix, (kind, unit) in _TYPES.items():
+        if last.startswith(prefix + "_"):
+            return kind, unit
+    return "unknown", None
+
+
+def _status(value: Any) -> str:
+    if value is None:
+        return "failed"
+    if isinstance(value, float) and math.isnan(value):
+        return "skipped"
+    return "ok"
+
+
+def _number(value: Any) -> Any:
+    if value is None or isinstance(value, (int, float)):
+        return value
+    return None
+
+
+def _pick(column: list | None, i: int) -> Any:
+    if not isinstance(column, list) or i >= len(column):
+        return None
+    return _number(column[i])
+
+
+def _rows_of_file(path: Path, machine: str, info: dict, param_names_seen: set) -> list[dict]:
+    data = _read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
+        raise ValueError("not an asv results file (no 'results' mapping)")
+    if data.get("version", 2) != 2:
+        raise ValueError(f"results format version {data.get('version')} (only version 2 is understood)")
+    columns = data.get("result_columns") or DEFAULT_COLUMNS
+    env_vars = data.get("env_vars") or {}
+    date = data.get("date")
+    meta = {
+        "machine": (data.get("params") or {}).get("machine") or machine,
+        "commit": data.get("commit_hash"),
+        "date": pd.to_datetime(date, unit="ms", utc=True) if isinstance(date, (int, float)) else pd.NaT,
+        "env_name": data.get("env_name"),
+        "backend": env_vars.get("WINIT_BENCH_BACKEND") or "numpy",
+        "python": data.get("python"),
+    }
+    rows = []
+    for name, row in data["results"].items():
+        if not isinstance(row, list):
+            raise ValueError(f"benchmark {name!r}: expected a list aligned with result_columns, got {type(row).__name__}")
+        fields = dict(zip(columns, row))  # trailing nulls were dropped: missing keys are None
+        desc = info.get(name, {})
+        kind, unit = _guess_type(name)
+        kind, unit = desc.get("type", kind), desc.get("unit", unit)
+        params = fields.get("params") or desc.get("params") or []
+        names = list(desc.get("param_names") or [])
+        if len(names) != len(params):
+            names = [f"param{i + 1}" for i in range(len(params))]
+        combos = list(itertools.product(*params)) if params else [()]
+        result = fields.get("result")
+        if not isinstance(result, list):
+            result = [result] * len(combos)  # a null result: every combination failed
+        if len(result) != len(combos):
+            raise ValueError(f"benchmark {name!r}: {len(result)} results for {len(combos)} parameter combinations")
+        param_names_seen.update(names)
+        for i, (combo, value) in enumerate(zip(combos, result)):
+            out = {"benchmark": name, "type": kind, "unit": unit}
+            out.update({n: parse_param(v) for n, v in zip(names, combo)})
+            status = _status(value)
+            out.update(
+                value=_number(value) if status == "ok" else math.nan,
+                ci_lo=_pick(fields.get("stats_ci_99_a"), i),
+                ci_hi=_pick(fields.get("stats_ci_99_b"), i),
+                q25=_pick(fields.get("stats_q_25"), i),
+                q75=_pick(fields.get("stats_q_75"), i),
+                status=status,
+            )
+            out.update(meta)
+            rows.append(out)
+    return rows
+
+
+def load_asv_results(path: str | os.PathLike = "results") -> pd.DataFrame:
+    """All asv results under ``path`` as one tidy DataFrame.
+
+    One row per benchmark x parameter combination x machine x commit x environment, with columns
+    ``benchmark, type, unit``, one column per parameter name (Python values; a benchmark without
+    that parameter has NA), then ``value, ci_lo, ci_hi, q25, q75, status`` (``ok``, ``failed``
+    for a null result, ``skipped`` for NaN; ``value`` is NaN unless ok), ``machine, commit, date,
+    env_name, backend`` (``WINIT_BENCH_BACKEND`` of the environment, default numpy) and ``python``.
+
+    A file that cannot be read is reported with ``warnings.warn`` naming it; the others still
+    load. A missing directory raises ``FileNotFoundError``; one without result files ``ValueError``.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no asv results directory at {str(root)!r}; run `asv run` first (results_dir in asv.conf.json)")
+    info = _benchmark_info(root)
+    files = sorted(
+        p for p in root.glob("*/*.json") if p.name != "machine.json" and p.parent.name not in ("html",)
+    )
+    if not files:
+        raise ValueError(f"no asv result files under {str(root)!r} (expected <machine>/<commit>-<env>.json)")
+    rows: list[dict] = []
+    names: set = set()
+    for file in files:
+        try:
+            rows.extend(_rows_of_file(file, file.parent.name, info, names))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            warnings.warn(f"skipping unreadable asv result file {file}: {exc}", stacklevel=2)
+    ordered_names = sorted(names - set(BASE_COLUMNS) - set(TAIL_COLUMNS))
+    columns = BASE_COLUMNS + ordered_names + TAIL_COLUMNS
+    data = {}
+    for col in columns:
+        values = [r.get(col) for r in rows]
+        if col in ordered_names:  # Python values: no int -> float upcasting where a parameter is absent
+            data[col] = pd.Series(values, dtype=object)
+        elif col in ("value", "ci_lo", "ci_hi", "q25", "q75"):
+            data[col] = pd.Series([math.nan if v is None else v for v in values], dtype=float)
+        else:
+            data[col] = pd.Series(values, dtype="datetime64[ns, UTC]" if col == "date" else object)
+    df = pd.DataFrame(data, columns=columns)
+    return df
+
+
+__all__ = ["load_asv_results", "parse_param"]
