@@ -57,11 +57,14 @@ def _fan(shape: Shape, mode: str) -> float:
 
 
 def _scaled(x: np.ndarray, scale: float, shift: float, dtype) -> np.ndarray:
-    """``shift + scale * x`` cast to ``dtype`` in one pass over the float64 draw."""
-    out = x if np.dtype(dtype) == x.dtype else np.empty(x.shape, dtype)
-    np.multiply(x, scale, out=out, casting="same_kind")
-    if shift:
-        out += shift
+    """``shift + scale * x`` computed in float64 and rounded to ``dtype`` once (fused when there is no shift)."""
+    if shift or np.dtype(dtype) == x.dtype:
+        x *= scale
+        if shift:
+            x += shift
+        return x.astype(dtype, copy=False)
+    out = np.empty(x.shape, dtype)
+    np.multiply(x, scale, out=out, casting="same_kind")  # float64 product, one rounding
     return out
 
 
@@ -120,6 +123,8 @@ def _truncated_standard_normal(rng, shape: Shape, a: float, b: float) -> np.ndar
     Normal proposal when ``[a, b]`` holds enough mass; uniform on ``[a, b]`` for narrow intervals;
     Robert's (1995) translated exponential for far tails. Values are never clamped.
     """
+    if not a < b:
+        raise ValueError(f"truncation bounds need a < b, got a={a}, b={b}")
     n = shape[0] * shape[1]
     if b <= 0:  # mirror a left tail onto the right
         return -_truncated_standard_normal(rng, shape, -b, -a)
