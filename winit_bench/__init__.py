@@ -3,8 +3,13 @@
 from . import theory
 from .activations import Activation, activation_names, get_activation
 from .backends import BackendUnavailable, UnknownBackend, available_backends, get_backend, use_backend
+from .compare import compare_to_theory
+from .diagnostics import layer_stats
 from .engine import MLP, Diverged
 from .initializers import calculate_gain, initialize, initializer_names, truncnorm_std
+from .lsuv import lsuv
+from .results import load_asv_results
+from .symmetry import is_symmetric, symmetry_experiment, width_one_equivalent
 
 __version__ = "0.1.0"
 
@@ -15,6 +20,13 @@ __all__ = [
     "MLP",
     "UnknownBackend",
     "available_backends",
+    "compare_to_theory",
+    "is_symmetric",
+    "layer_stats",
+    "load_asv_results",
+    "lsuv",
+    "symmetry_experiment",
+    "width_one_equivalent",
     "get_backend",
     "use_backend",
     "activation_names",

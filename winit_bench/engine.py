@@ -93,6 +93,8 @@ class MLP:
         if not (math.isfinite(bias) and math.isfinite(bias_std) and bias_std >= 0):
             raise ValueError(f"bias must be finite and bias_std finite and >= 0, got bias={bias!r}, bias_std={bias_std!r}")
         self.output, self.seed, self.initializer = output, seed, initializer
+        self.init_params, self.bias, self.bias_std = dict(init_params), float(bias), float(bias_std)
+        self._capture_buffers: dict[int, _Buffers] = {}
         self.dtype = check_dtype(dtype)
         self.backend = get_backend(backend)
         self.steps = 0
@@ -168,18 +170,35 @@ class MLP:
         host = self.backend.to_host
         return cap.loss, [(np.array(host(gw)), np.array(host(gb))) for gw, gb in zip(cap.grad_w, cap.grad_b)]
 
-    def capture(self, X, Y) -> Capture:
-        """One forward/backward pass keeping per layer ``z``, ``a``, ``δ`` and the gradients (no update)."""
+    def capture(self, X, Y, *, reuse: bool = False) -> Capture:
+        """One forward/backward pass keeping per layer ``z``, ``a``, ``δ`` and the gradients (no update).
+
+        With ``reuse=True`` the arrays are views of buffers cached per batch size: no allocation and
+        no copies, but valid only until the next pass of this network.
+        """
         X, Y = self._check_xy(X, Y)
-        buf = _Buffers(self, X.shape[0])
-        if self.activation.from_output:  # keep z: give a its own arrays for this pass
-            buf.a = [self.backend.empty(z.shape, self.dtype) for z in buf.z[:-1]] + [buf.z[-1]]
+        batch = X.shape[0]
+        buf = self._capture_buffers.get(batch) if reuse else None
+        if buf is None:
+            buf = _Buffers(self, batch)
+            if self.activation.from_output:  # keep z: give a its own arrays
+                buf.a = [self.backend.empty(z.shape, self.dtype) for z in buf.z[:-1]] + [buf.z[-1]]
+            every_layer = [self.backend.empty((batch, n), self.dtype) for n in self.sizes[1:]]
+            buf.delta = [every_layer, every_layer]  # keep every δ: no ping-pong
+            if reuse:
+                self._capture_buffers[batch] = buf
         out = self._forward(X, buf, keep_z=True)
         cap = Capture(loss=self._loss(out, X, Y, buf, scale=1.0))
-        cap.z, cap.a = [z.copy() for z in buf.z], [a.copy() for a in buf.a]
-        self._backward(X, buf, update=False, record=cap.delta)
-        cap.grad_w, cap.grad_b = [g.copy() for g in self._grad_w], [g.copy() for g in self._grad_b]
+        self._backward(X, buf, update=False)
+        cap.z, cap.a, cap.delta = list(buf.z), list(buf.a), list(buf.delta[0])
+        cap.grad_w, cap.grad_b = list(self._grad_w), list(self._grad_b)
+        if not reuse:
+            cap.grad_w, cap.grad_b = [g.copy() for g in cap.grad_w], [g.copy() for g in cap.grad_b]
         return cap
+
+    def params(self) -> list[tuple]:
+        """``[(W, b), ...]`` as the backend's own arrays, not copies: read them, do not keep them."""
+        return list(zip(self._w, self._b))
 
     def _forward(self, X, buf: _Buffers, keep_z: bool = False):
         be, act, a = self.backend, self.activation, X
@@ -207,13 +226,11 @@ class MLP:
             self._non_finite(X, "the loss")
         return loss
 
-    def _backward(self, X, buf: _Buffers, update: bool, record: list | None = None) -> None:
+    def _backward(self, X, buf: _Buffers, update: bool) -> None:
         be, act = self.backend, self.activation
         z_for_grad = None if act.from_output else buf.z
         for l in reversed(range(self.depth)):
             delta = buf.delta[l % 2][l]
-            if record is not None:
-                record.insert(0, delta.copy())
             a_prev = X if l == 0 else buf.a[l - 1]
             be.matmul(delta.T, a_prev, out=self._grad_w[l])
             be.sum_rows(delta, out=self._grad_b[l])
