@@ -70,19 +70,56 @@ def _ints(text: str) -> list[int]:
     return out
 
 
+def _cmd_perf(args) -> None:
+    import datetime
+    import os
+
+    from . import perf
+    from pathlib import Path
+
+    from .study import atomic_write_text
+
+    names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    for name in names:
+        backends.get_backend(name)  # unusable -> one line, before any timing
+    grid = perf.TARGET_GRID[:3] if args.quick else perf.TARGET_GRID
+    table = perf.perf_table(names, grid, rounds=5 if args.quick else args.rounds, progress=lambda c: print(f"  measured depth {c.depth} width {c.width} batch {c.batch}", file=sys.stderr))
+    mem = perf.memory(backend=names[0])
+    with pd_options():
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(f"\nmemory (depth 10, width 1024, batch 256, {names[0]}): added {mem['added_bytes'] / 2**20:.1f} MiB, "
+          f"algorithm needs {mem['minimum_bytes'] / 2**20:.1f} MiB, ratio {mem['ratio']:.2f}")
+    print(f"targets: {perf.TARGETS}")
+    out = Path(args.out or os.path.join("results", f"perf-{datetime.datetime.now():%Y%m%d-%H%M%S}.csv"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, table.assign(memory_ratio=mem["ratio"]).to_csv(index=False))
+    print(f"table written to {out}")
+
+
+def pd_options():
+    import pandas as pd
+
+    return pd.option_context("display.width", 250, "display.max_columns", 50)
+
+
 def _cmd_run(args) -> None:
     from pathlib import Path
 
     from . import study
 
-    name = backends.get_backend(args.backend).name
+    cluster = dict(workers=args.workers, scheduler=args.scheduler)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be a positive integer, got {args.workers}")
+    # on a cluster, a run that names no backend leaves the choice to each worker's $WINIT_BENCH_BACKEND
+    distributed = args.workers is not None or args.scheduler is not None
+    name = None if distributed and args.backend is None else backends.get_backend(args.backend).name
     if args.resume:
         if args.resume != "latest":
             run_dir = Path(args.resume)
         else:  # bare --resume: the --out folder, else the newest run under results/
             run_dir = Path(args.out) if args.out else study.latest_run(Path("results"))
         print(f"resuming {run_dir} (with its own grid)", file=sys.stderr)
-        out = study.run_study(None, run_dir, resume=True, progress=not args.no_progress)
+        out = study.run_study(None, run_dir, resume=True, progress=not args.no_progress, **cluster)
     else:
         inits = None if args.initializers in (None, "all") else _names(args.initializers)
         acts = None if args.activations is None else _names(args.activations)
@@ -90,7 +127,7 @@ def _cmd_run(args) -> None:
                                depths=args.depths, widths=args.widths, seeds=args.seeds, threads=args.threads)
         study.check_extras(spec)
         run_dir = Path(args.out) if args.out else study.new_run_dir(Path("results"))
-        out = study.run_study(spec, run_dir, progress=not args.no_progress)
+        out = study.run_study(spec, run_dir, progress=not args.no_progress, **cluster)
     tables = study.load_tables(out)
     meta = tables["meta"]
     print(f"{out / 'report.md'}  ({len(tables['failures'])} failed configurations, {meta.get('elapsed_s', 0):.1f} s)")
@@ -134,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default=None, help="numpy, numba or cupy (default: $WINIT_BENCH_BACKEND)")
     p.set_defaults(func=_cmd_selftest)
 
+    p = sub.add_parser("perf", help="engine vs its GEMM floor vs PyTorch eager: the ratio table of the performance targets")
+    p.add_argument("--backends", default="numpy,numba", help="comma-separated backends to time (default numpy,numba)")
+    p.add_argument("--rounds", type=int, default=15, help="interleaved rounds per case; the median is reported")
+    p.add_argument("--quick", action="store_true", help="three cases, five rounds")
+    p.add_argument("--out", default=None, help="CSV file for the table (default results/perf-<timestamp>.csv)")
+    p.set_defaults(func=_cmd_perf)
+
     p = sub.add_parser("run", help="the study: variance vs depth against theory, trainability on digits, throughput; writes tables, plots and report.md")
     p.add_argument("--backend", default=None, help="numpy, numba or cupy (default: $WINIT_BENCH_BACKEND or numpy)")
     p.add_argument("--profile", default="default", choices=("quick", "default", "full"), help="grid size: quick (< 1 min), default (< 5 min), full")
@@ -148,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted run without redoing finished configurations (default: the latest under results/)")
     p.add_argument("--threads", type=int, default=None, help="BLAS threads for the run (default 1: fastest on a busy machine; 0 leaves the library's setting)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="run the configurations on a local Dask cluster of N single-threaded worker processes (needs the distributed extra)")
+    where.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                       help="run the configurations on an existing Dask cluster (see docs/distributed.md)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="rebuild plots and report.md from a run folder, or summarise an asv results folder")
