@@ -62,6 +62,30 @@ def engine_step(case: Case, backend: str) -> Callable[[], None]:
     return step
 
 
+def naive_step(case: Case) -> Callable[[], None]:
+    """The straightforward NumPy MLP (fresh arrays every step, ``W -= lr * dW``): the "before" of docs/performance.md."""
+    rng = np.random.default_rng(0)
+    n, dt = case.width, case.dtype
+    ws = [(rng.standard_normal((n, n)) / np.sqrt(n)).astype(dt) for _ in range(case.depth)]
+    bs = [np.zeros(n, dt) for _ in range(case.depth)]
+    X, Y = _data(case)
+
+    def step():
+        acts = [X]
+        for l in range(case.depth):
+            z = acts[-1] @ ws[l].T + bs[l]
+            acts.append(np.tanh(z) if l < case.depth - 1 else z)
+        delta = 2 * (acts[-1] - Y) / Y.size
+        for l in reversed(range(case.depth)):
+            dw, db = delta.T @ acts[l], delta.sum(axis=0)
+            if l:
+                delta = (delta @ ws[l]) * (1 - acts[l] ** 2)
+            ws[l] -= 1e-3 * dw
+            bs[l] -= 1e-3 * db
+
+    return step
+
+
 def gemm_floor(case: Case, backend: str) -> Callable[[], None]:
     """A callable doing the step's 3 x depth matrix products alone, into preallocated arrays."""
     be = get_backend(backend)
@@ -150,10 +174,12 @@ def threads() -> int:
     return os.cpu_count() or 1
 
 
-def measure(case: Case, backends: list[str], *, with_torch: bool = True, rounds: int = 15) -> dict:
+def measure(case: Case, backends: list[str], *, with_torch: bool = True, naive: bool = True, rounds: int = 15) -> dict:
     """One row: seconds per step of each backend, the GEMM floor, PyTorch; and their ratios."""
     candidates = {f"engine_{b}": engine_step(case, b) for b in backends}
     candidates["gemm_floor"] = gemm_floor(case, backends[0])
+    if naive and case.activation == "tanh":
+        candidates["naive_numpy"] = naive_step(case)
     if with_torch:
         import torch
 
@@ -163,6 +189,8 @@ def measure(case: Case, backends: list[str], *, with_torch: bool = True, rounds:
     row = {"depth": case.depth, "width": case.width, "batch": case.batch, "activation": case.activation, "dtype": case.dtype}
     row.update({f"{k}_ms": v * 1e3 for k, v in t.items()})
     row["gemm_gflops"] = case.flops / t["gemm_floor"] / 1e9
+    if "naive_numpy" in t:
+        row["naive_vs_gemm"] = t["naive_numpy"] / t["gemm_floor"]
     for b in backends:
         row[f"{b}_vs_gemm"] = t[f"engine_{b}"] / t["gemm_floor"]
         if with_torch:
