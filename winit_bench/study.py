@@ -20,6 +20,11 @@ with ``--resume`` without redoing anything. A configuration that diverges or rai
 failed with its message and the run goes on. The tables are built from that log in grid order, so
 a resumed run yields the same tables as an uninterrupted one. Every other file is written
 atomically (a temporary name in the same folder, then ``os.replace``).
+
+Configurations run through an executor: :class:`InProcess` (the default, one by one in this
+process) or :class:`winit_bench.distributed.DaskExecutor` (``workers=N`` or ``scheduler=ADDRESS``).
+Both map the pure function :func:`run_one` (configuration -> record) over the pending configurations;
+the driver appends each record to the log as it arrives, whatever the order.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import warnings
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -60,7 +65,8 @@ class Spec:
     """Everything that defines a study; stored in ``run.json`` so ``--resume`` reruns the same grid."""
 
     profile: str = "default"
-    backend: str = "numpy"
+    #: None: each worker's own $WINIT_BENCH_BACKEND (distributed runs that name no backend)
+    backend: str | None = "numpy"
     dtype: str = "float32"
     initializers: tuple[str, ...] = ()
     activations: tuple[str, ...] = DEFAULT_ACTIVATIONS
@@ -577,6 +583,88 @@ def run_config(cfg: Config, cache: _WeightCache) -> list[dict]:
     raise ValueError(f"unknown configuration kind {cfg.kind!r}")
 
 
+def run_one(cfg: Config, cache: _WeightCache | None = None, worker: str = "local") -> dict:
+    """Run one configuration and return its log record; never raises for the configuration's own errors.
+
+    A configuration that raises or diverges is a *recorded failure* (``status`` and ``error``), not an
+    exception. ``backend`` is the backend that really ran (``params["backend"]``, or this process's
+    ``$WINIT_BENCH_BACKEND`` when that is None) and ``worker`` says where. ``cache`` holds the last
+    weight draw, shared by neighbouring configurations that draw the same weights (default: a new one).
+    """
+    cache = _WeightCache() if cache is None else cache
+    rec = dict(key=cfg.key, kind=cfg.kind, params=cfg.params, status="ok", error=None, rows=[], backend=cfg.params.get("backend"), worker=worker)
+    start = time.perf_counter()
+    try:
+        from .backends import get_backend
+
+        rec["backend"] = get_backend(cfg.params.get("backend")).name
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # overflow in exploding nets is data, not news
+            rec["rows"] = run_config(cfg, cache)
+    except KeyboardInterrupt:
+        raise
+    except FloatingPointError as exc:  # wb.Diverged and friends
+        rec.update(status="diverged", error=f"{type(exc).__name__}: {exc}")
+    except MemoryError as exc:
+        cache.key = cache.params = None
+        rec.update(status="failed", error=f"MemoryError: {exc}")
+    except Exception as exc:
+        rec.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        if os.environ.get("WINIT_BENCH_DEBUG"):
+            traceback.print_exc()
+    rec["elapsed_s"] = time.perf_counter() - start
+    return rec
+
+
+def weight_groups(configs: list[Config]) -> list[list[Config]]:
+    """``configs`` cut into runs of neighbours that draw the same weights (the grid puts them next to
+    each other), so an executor that splits the work keeps one draw for each run, as in-process does."""
+    groups: list[list[Config]] = []
+    last = None
+    for cfg in configs:
+        key = None
+        if cfg.kind == "variance":
+            p = cfg.params
+            key = (p["initializer"], _weights_signature(p["initializer"], p["activation"]), p["width"], p["depth"], p["seed"], p["dtype"])
+        if key is not None and key == last:
+            groups[-1].append(cfg)
+        else:
+            groups.append([cfg])
+        last = key
+    return groups
+
+
+class InProcess:
+    """The default executor: configurations one by one, in order, in this process."""
+
+    def __init__(self):
+        self.cache = _WeightCache()
+
+    def map(self, configs: list[Config], *, exclusive: bool = False, started: Callable[[Config], None] | None = None) -> Iterator[dict]:
+        """Records of ``configs`` as they finish (``exclusive``: timing configurations that must run alone)."""
+        for cfg in configs:
+            if started is not None:
+                started(cfg)
+            yield run_one(cfg, self.cache)
+
+    def describe(self) -> dict:
+        return dict(executor="in-process")
+
+    def close(self) -> None:
+        self.cache = _WeightCache()
+
+
+def make_executor(workers: int | None = None, scheduler: str | None = None, *, threads: int | None = 1):
+    """InProcess without ``workers``/``scheduler``; else a Dask executor (the ``distributed`` extra)."""
+    if workers is not None and scheduler is not None:
+        raise ValueError("give either workers (a local Dask cluster) or scheduler (an existing one), not both")
+    if workers is None and scheduler is None:
+        return InProcess()
+    from .distributed import DaskExecutor
+
+    return DaskExecutor(workers=workers, scheduler=scheduler, threads=threads)
+
+
 # --------------------------------------------------------------------------- the study
 
 
@@ -589,10 +677,14 @@ def check_extras(spec: Spec) -> None:
         require("sklearn")
 
 
-def run_study(spec: Spec | None, run_dir: Path, *, resume: bool = False, progress: bool = True, report: bool = True) -> Path:
-    """Run (or resume) the study into ``run_dir``; return the folder. Tables and the report are written at the end."""
-    from .progress import Progress
+def run_study(spec: Spec | None, run_dir: Path, *, resume: bool = False, progress: bool = True, report: bool = True,
+              workers: int | None = None, scheduler: str | None = None) -> Path:
+    """Run (or resume) the study into ``run_dir``; return the folder. Tables and the report are written at the end.
 
+    ``workers=N`` runs the configurations on a local Dask cluster of N single-threaded worker
+    processes, ``scheduler="tcp://host:8786"`` on an existing Dask cluster; neither: in-process.
+    The results, the log and ``--resume`` are the same either way.
+    """
     run_dir = prepare_dir(run_dir)
     spec_path = run_dir / SPEC_NAME
     if resume:
@@ -606,56 +698,61 @@ def run_study(spec: Spec | None, run_dir: Path, *, resume: bool = False, progres
         meta = dict(spec=spec.to_json(), created=_now(), sessions=[], host=platform.node(), python=platform.python_version())
     assert spec is not None
     check_extras(spec)
-    from .backends import get_backend
+    executor = make_executor(workers, scheduler, threads=spec.threads)
+    try:
+        _run(spec, run_dir, meta, executor, progress=progress)
+    finally:
+        executor.close()
+    tables = write_tables(run_dir)
+    if report:
+        from .report import build_report
 
+        build_report(run_dir, tables=tables)
+    return run_dir
+
+
+def _run(spec: Spec, run_dir: Path, meta: dict, executor, *, progress: bool) -> None:
+    """Run the pending configurations through ``executor``, appending each record to the log as it arrives."""
+    from .backends import get_backend
+    from .progress import Progress
+
+    spec_path = run_dir / SPEC_NAME
     limiter = _blas_threads(spec.threads)
     meta["backend_info"] = {k: str(v) for k, v in get_backend(spec.backend).info().items()}
-    session = dict(started=_now(), wall_s=None, ran=0, skipped=0)
+    session = dict(started=_now(), wall_s=None, ran=0, skipped=0, **executor.describe())
     meta.setdefault("sessions", []).append(session)
     atomic_write_text(spec_path, json.dumps(meta, indent=1))
 
     configs = grid(spec)
     if progress:
-        print(f"winit-bench run: {len(configs)} configurations ({spec.profile} profile, {spec.backend}, {spec.dtype}) -> {run_dir}", file=sys.stderr)
+        where = executor.describe()
+        where = f", {where['executor']}" + (f" ({where['workers']} workers)" if "workers" in where else "")
+        backend = spec.backend or "each worker's backend"
+        print(f"winit-bench run: {len(configs)} configurations ({spec.profile} profile, {backend}, {spec.dtype}{where}) -> {run_dir}", file=sys.stderr)
     log_path = run_dir / LOG_NAME
     _truncate_torn_tail(log_path)
     done = read_log(run_dir)
     todo = [c for c in configs if c.key not in done]
     session["skipped"] = len(configs) - len(todo)
     crash_after = int(os.environ.get(CRASH_ENV, "0") or 0)
-    cache = _WeightCache()
     bar = Progress(len(configs), initial=len(configs) - len(todo), enabled=progress)
     t0 = time.perf_counter()
     ran = 0
     try:
         with open(log_path, "a", encoding="utf-8") as log:
-            for cfg in todo:
-                bar.update(0, _label(cfg))
-                start = time.perf_counter()
-                rec = dict(key=cfg.key, kind=cfg.kind, params=cfg.params, status="ok", error=None, rows=[])
-                try:
-                    with np.errstate(all="ignore"), warnings.catch_warnings():
-                        warnings.simplefilter("ignore")  # overflow in exploding nets is data, not news
-                        rec["rows"] = run_config(cfg, cache)
-                except KeyboardInterrupt:
-                    raise
-                except FloatingPointError as exc:  # wb.Diverged and friends
-                    rec.update(status="diverged", error=f"{type(exc).__name__}: {exc}")
-                except MemoryError as exc:
-                    cache.key = cache.params = None
-                    rec.update(status="failed", error=f"MemoryError: {exc}")
-                except Exception as exc:
-                    rec.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-                    if os.environ.get("WINIT_BENCH_DEBUG"):
-                        traceback.print_exc()
-                rec["elapsed_s"] = time.perf_counter() - start
-                log.write(json.dumps(rec, allow_nan=True) + "\n")
-                log.flush()
-                os.fsync(log.fileno())
-                ran += 1
-                bar.update(1, _label(cfg))
-                if crash_after and ran >= crash_after:
-                    os._exit(137)  # simulate a kill: no cleanup, no tables
+            # throughput configurations time the machine: they run last and alone (exclusive)
+            timed = [c for c in todo if c.kind == "throughput"]
+            rest = [c for c in todo if c.kind != "throughput"]
+            started = lambda cfg: bar.update(0, _label(cfg))  # noqa: E731
+            for batch, exclusive in ((rest, False), (timed, True)):
+                for rec in executor.map(batch, exclusive=exclusive, started=started):
+                    log.write(json.dumps(rec, allow_nan=True) + "\n")
+                    log.flush()
+                    os.fsync(log.fileno())
+                    ran += 1
+                    bar.update(1, _label(Config(rec["kind"], rec["key"], rec["params"])))
+                    if crash_after and ran >= crash_after:
+                        os._exit(137)  # simulate a kill: no cleanup, no tables
     finally:
         if limiter is not None:
             limiter.restore_original_limits()
@@ -667,12 +764,6 @@ def run_study(spec: Spec | None, run_dir: Path, *, resume: bool = False, progres
     meta["finished"] = _now()
     meta["elapsed_s"] = sum(s.get("wall_s") or 0 for s in meta["sessions"])
     atomic_write_text(spec_path, json.dumps(meta, indent=1))
-    tables = write_tables(run_dir)
-    if report:
-        from .report import build_report
-
-        build_report(run_dir, tables=tables)
-    return run_dir
 
 
 def _blas_threads(n: int | None):
@@ -726,6 +817,8 @@ def load_tables(run_dir: Path) -> dict:
         if rec is None:
             continue
         ids = {k: cfg.params[k] for k in _ID_COLUMNS[cfg.kind]}
+        if ids.get("backend") is None:  # the worker chose (its $WINIT_BENCH_BACKEND): the record says which
+            ids["backend"] = rec.get("backend")
         if rec["status"] != "ok":
             failures.append(dict(kind=cfg.kind, key=cfg.key, status=rec["status"], error=rec["error"], **{k: ids.get(k) for k in ("initializer", "activation", "width", "depth", "seed")}))
             if cfg.kind == "train":
