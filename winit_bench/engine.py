@@ -9,7 +9,8 @@ The seed equations, with ``W[l]`` of shape ``(n[l], n[l-1])`` and a row-major ba
 Buffers are allocated once per batch size and reused: a training step allocates no layer-sized
 array. When ``f'`` is a function of ``f`` alone (tanh, sigmoid, the ReLU family, ...) ``a[l]``
 overwrites ``z[l]`` in place. In ``train_step`` the output error is scaled by the learning rate,
-so every ``δ`` and gradient arrives scaled and the update is a single ``W -= dW``.
+so every ``δ`` arrives scaled and the update ``W -= δᵀ a`` is one GEMM accumulating into ``W``
+(:mod:`winit_bench.backends.cblas`) where the BLAS allows it.
 """
 
 from __future__ import annotations
@@ -232,14 +233,15 @@ class MLP:
         for l in reversed(range(self.depth)):
             delta = buf.delta[l % 2][l]
             a_prev = X if l == 0 else buf.a[l - 1]
-            be.matmul(delta.T, a_prev, out=self._grad_w[l])
+            if not update:
+                be.matmul(delta.T, a_prev, out=self._grad_w[l])
             be.sum_rows(delta, out=self._grad_b[l])
             if l > 0:
                 g = buf.delta[(l - 1) % 2][l - 1]
-                be.matmul(delta, self._w[l], out=g)
+                be.matmul(delta, self._w[l], out=g)  # with W[l] before its update
                 be.act_grad(g, None if z_for_grad is None else z_for_grad[l - 1], buf.a[l - 1], act, buf.tmp[l - 1])
-            if update:
-                be.sgd(self._w[l], self._grad_w[l], 1.0)
+            if update:  # δ arrives scaled by the learning rate
+                be.update_weights(self._w[l], delta, a_prev, self._grad_w[l])
                 be.sgd(self._b[l], self._grad_b[l], 1.0)
 
     # ------------------------------------------------------------------ input checks

@@ -9,7 +9,6 @@ noisy machine slows all of them alike; the reported number is the median over ro
 from __future__ import annotations
 
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -91,7 +90,7 @@ def gemm_floor(case: Case, backend: str) -> Callable[[], None]:
     be = get_backend(backend)
     rng = np.random.default_rng(0)
     n, b, dt = case.width, case.batch, case.dtype
-    ws = [be.asarray(rng.standard_normal((n, n)).astype(dt)) for _ in range(case.depth)]
+    ws = [be.asarray((rng.standard_normal((n, n)) / np.sqrt(n)).astype(dt)) for _ in range(case.depth)]  # finite at any depth
     acts = [be.asarray(rng.standard_normal((b, n)).astype(dt)) for _ in range(case.depth + 1)]
     grads = [be.empty((n, n), dt) for _ in range(case.depth)]
     delta = be.asarray(rng.standard_normal((b, n)).astype(dt))
@@ -174,18 +173,15 @@ def threads() -> int:
     return os.cpu_count() or 1
 
 
-def measure(case: Case, backends: list[str], *, with_torch: bool = True, naive: bool = True, rounds: int = 15) -> dict:
-    """One row: seconds per step of each backend, the GEMM floor, PyTorch; and their ratios."""
+def measure(case: Case, backends: list[str], *, torch_seconds: float | None = None, naive: bool = True, rounds: int = 15) -> dict:
+    """One row: seconds per step of each backend, the GEMM floor, the naive MLP, PyTorch; and their ratios."""
     candidates = {f"engine_{b}": engine_step(case, b) for b in backends}
     candidates["gemm_floor"] = gemm_floor(case, backends[0])
     if naive and case.activation == "tanh":
         candidates["naive_numpy"] = naive_step(case)
-    if with_torch:
-        import torch
-
-        torch.set_num_threads(threads())
-        candidates["torch"] = torch_step(case)
     t = race(candidates, rounds=rounds, min_time=0.05 if case.width <= 256 else 0.3)
+    if torch_seconds is not None:
+        t["torch"] = torch_seconds
     row = {"depth": case.depth, "width": case.width, "batch": case.batch, "activation": case.activation, "dtype": case.dtype}
     row.update({f"{k}_ms": v * 1e3 for k, v in t.items()})
     row["gemm_gflops"] = case.flops / t["gemm_floor"] / 1e9
@@ -193,11 +189,30 @@ def measure(case: Case, backends: list[str], *, with_torch: bool = True, naive: 
         row["naive_vs_gemm"] = t["naive_numpy"] / t["gemm_floor"]
     for b in backends:
         row[f"{b}_vs_gemm"] = t[f"engine_{b}"] / t["gemm_floor"]
-        if with_torch:
+        if "torch" in t:
             row[f"{b}_vs_torch"] = t[f"engine_{b}"] / t["torch"]
     if "numba" in backends and "numpy" in backends:
         row["numba_speedup"] = t["engine_numpy"] / t["engine_numba"]
     return row
+
+
+def torch_times(cases: list[Case], rounds: int = 15) -> list[float]:
+    """Seconds per PyTorch step for each case, timed in a child process with the same thread count.
+
+    A separate process, because PyTorch's OpenMP threads spin after each call and OpenBLAS's do
+    too: sharing two cores, each would slow the other down and neither number would be true.
+    """
+    spec = [[c.depth, c.width, c.batch, c.activation, c.dtype] for c in cases]
+    code = (
+        "import json, sys, torch, winit_bench.perf as p\n"
+        f"torch.set_num_threads({threads()})\n"
+        f"cases = [p.Case(*c) for c in {spec!r}]\n"
+        f"print(json.dumps([p.race({{'t': p.torch_step(c)}}, rounds={rounds}, min_time=0.05 if c.width <= 256 else 0.3)['t'] for c in cases]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    import json
+
+    return json.loads(out.strip().splitlines()[-1])
 
 
 # The grid of the performance targets (docs/performance.md).
@@ -209,19 +224,34 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _reset_peak_rss() -> None:
+    """Restart the kernel's resident high-water mark (``VmHWM``) at the current size (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _peak_rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
 def memory_probe(depth: int, width: int, batch: int, dtype: str, backend: str, steps: int = 5) -> dict:
-    """In this process: resident memory added by building and training a net, against the minimum it needs."""
+    """In this process: peak resident memory added by building and training a net, against the minimum it needs.
+
+    The minimum is the algorithm's: weights, their gradients, the activations stashed for backprop
+    and one batch (X and Y). ``ru_maxrss`` is not used: a child process inherits its parent's.
+    """
+    _reset_peak_rss()
     base = _rss_bytes()
     case = Case(depth, width, batch, dtype=dtype)
     X, Y = _data(case)
     net = MLP(case.sizes, "tanh", "xavier_normal", dtype=dtype, backend=backend)
     for _ in range(steps):
         net.train_step(X, Y, 1e-3)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     item = np.dtype(dtype).itemsize
     params = sum(a * b + b for a, b in zip(case.sizes[:-1], case.sizes[1:]))
-    minimum = item * (2 * params + batch * sum(case.sizes[1:]) + 2 * batch * width)  # weights, gradients, activations, one batch (X, Y)
-    return {"added_bytes": max(peak, _rss_bytes()) - base, "minimum_bytes": minimum}
+    minimum = item * (2 * params + batch * sum(case.sizes[1:]) + 2 * batch * width)
+    return {"added_bytes": _peak_rss_bytes() - base, "minimum_bytes": minimum}
 
 
 def memory(depth: int = 10, width: int = 1024, batch: int = 256, dtype: str = "float32", backend: str = "numpy") -> dict:
@@ -244,10 +274,11 @@ def perf_table(backends: list[str], grid=None, *, rounds: int = 15, progress=Non
 
     import pandas as pd
 
-    with_torch = importlib.util.find_spec("torch") is not None
+    grid = list(grid or TARGET_GRID)
+    torch_s = torch_times(grid, rounds) if importlib.util.find_spec("torch") else [None] * len(grid)
     rows = []
-    for case in grid or TARGET_GRID:
-        rows.append(measure(case, backends, with_torch=with_torch, rounds=rounds))
+    for case, ts in zip(grid, torch_s):
+        rows.append(measure(case, backends, torch_seconds=ts, rounds=rounds))
         if progress:
             progress(case)
     return pd.DataFrame(rows)

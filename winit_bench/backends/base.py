@@ -61,6 +61,11 @@ class Backend:
             g *= act.df(z, a, self.xp)
         return g
 
+    def update_weights(self, w, delta, a_prev, grad_out):
+        """``w -= delta.T @ a_prev`` (``delta`` arrives scaled by the learning rate); ``grad_out`` is scratch."""
+        self.matmul(delta.T, a_prev, out=grad_out)
+        return self.sgd(w, grad_out, 1.0)
+
     def sgd(self, w, g, lr: float):
         """``w -= lr * g``; ``lr = 1`` when the gradient arrives already scaled."""
         if lr == 1.0:

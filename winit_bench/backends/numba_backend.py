@@ -46,6 +46,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from ..activations import GELU_C, GELU_K, LECUN_TANH_SCALE, SELU_ALPHA, SELU_SCALE
+from . import cblas
 from .base import Backend
 from .numpy_backend import blas_info
 
@@ -711,6 +712,11 @@ class NumbaBackend(Backend):
         except TypeError:
             return super().act_grad(g, z, a, act, tmp)
         return g
+
+    def update_weights(self, w, delta, a_prev, grad_out):
+        if not cblas.subtract_product(w, delta, a_prev):
+            super().update_weights(w, delta, a_prev, grad_out)
+        return w
 
     def sgd(self, w, g, lr: float):
         try:

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from . import cblas
 from .base import Backend
 
 
@@ -93,8 +94,13 @@ class NumpyBackend(Backend):
             return g
         return super().act_grad(g, z, a, act, tmp)
 
+    def update_weights(self, w, delta, a_prev, grad_out):
+        if not cblas.subtract_product(w, delta, a_prev):
+            super().update_weights(w, delta, a_prev, grad_out)
+        return w
+
     def info(self) -> dict:
-        return {"backend": self.name, "numpy": np.__version__, **blas_info()}
+        return {"backend": self.name, "numpy": np.__version__, "fused_sgd_gemm": cblas._gemm(np.float32) is not None, **blas_info()}
 
 
 def blas_info() -> dict:
