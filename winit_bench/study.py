@@ -441,7 +441,9 @@ def run_variance(p: dict, cache: _WeightCache) -> list[dict]:
     net.set_weights(params)
     net.initializer = p["initializer"]  # what the weights really are
     X = gaussian_inputs(p["batch"], n, seed=10_000 + p["seed"], dtype=p["dtype"])
-    Y = gaussian_inputs(p["batch"], n, seed=20_000 + p["seed"], dtype=p["dtype"])
+    # an output error independent of the weights, as the backward theory assumes (a random Y is not:
+    # out - Y carries the output back through the weights that made it, growing δ ~ depth/2)
+    Y = compare.independent_error_target(net, X) if compare else gaussian_inputs(p["batch"], n, seed=20_000 + p["seed"], dtype=p["dtype"])
     full = p.get("full_stats", True) or compare is None
     stats = diagnostics.layer_stats(net, X, Y) if full else None
     if compare is None:
