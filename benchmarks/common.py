@@ -23,6 +23,13 @@ import numpy as np
 PROFILE_VAR = "WINIT_BENCH_PROFILE"
 BACKEND_VAR = "WINIT_BENCH_BACKEND"
 
+# every initializer with a closed-form draw (orthogonal's QR is timed on its own)
+NON_ORTHOGONAL = [
+    "uniform", "normal", "truncated_normal", "lecun_normal", "lecun_uniform", "xavier_normal",
+    "xavier_uniform", "he_normal", "he_uniform", "kumar_normal", "identity", "sparse",
+    "variance_scaling", "torch_linear_default",
+]  # fmt: skip
+
 PROFILES = {
     "quick": {
         "init_names": ["xavier_uniform", "he_normal", "truncated_normal"],
@@ -46,11 +53,7 @@ PROFILES = {
         "train_steps": 50,
     },
     "default": {
-        "init_names": [
-            "uniform", "normal", "truncated_normal", "lecun_normal", "lecun_uniform", "xavier_normal",
-            "xavier_uniform", "he_normal", "he_uniform", "kumar_normal", "identity", "sparse",
-            "variance_scaling", "torch_linear_default",
-        ],
+        "init_names": NON_ORTHOGONAL,
         "init_sizes": [256, 1024, 4096],
         "qr_sizes": [64, 256, 1024],
         "ratio_repeat": 5,
@@ -71,11 +74,7 @@ PROFILES = {
         "train_steps": 300,
     },
     "full": {
-        "init_names": [
-            "uniform", "normal", "truncated_normal", "lecun_normal", "lecun_uniform", "xavier_normal",
-            "xavier_uniform", "he_normal", "he_uniform", "kumar_normal", "identity", "sparse",
-            "variance_scaling", "torch_linear_default",
-        ],
+        "init_names": NON_ORTHOGONAL,
         "init_sizes": [256, 1024, 4096],
         "qr_sizes": [64, 256, 1024, 2048],
         "ratio_repeat": 7,
