@@ -68,8 +68,29 @@ def _scaled(x: np.ndarray, scale: float, shift: float, dtype) -> np.ndarray:
     return out
 
 
+_CHUNK = 1 << 16  # float64 draws in pieces of 512 KiB: every pass over them stays in cache
+
+
+def _drawn(shape, dtype, fill, scale: float, shift: float = 0.0) -> np.ndarray:
+    """``shift + scale * x`` where ``fill(x)`` draws ``x`` in float64 piece by piece; rounded to ``dtype`` once.
+
+    The pieces consume the stream in order, so the result equals one draw of the whole size.
+    """
+    n = shape[0] * shape[1]
+    out = np.empty(n, dtype)
+    buf = np.empty(min(n, _CHUNK))
+    for start in range(0, n, _CHUNK):
+        x = buf[: min(_CHUNK, n - start)]
+        fill(x)
+        x *= scale
+        if shift:
+            x += shift
+        out[start : start + x.size] = x
+    return out.reshape(shape)
+
+
 def _normal(rng, shape, std, dtype, mean=0.0):
-    return _scaled(rng.standard_normal(shape), std, mean, dtype)
+    return _drawn(shape, dtype, lambda x: rng.standard_normal(out=x), std, mean)
 
 
 def _uniform(rng, shape, low, high, dtype):
@@ -117,17 +138,23 @@ def _truncated_variance_by_quadrature(a: float, b: float) -> float:
     return float(np.dot(w, (x - mean) ** 2))
 
 
-def _truncated_standard_normal(rng, shape: Shape, a: float, b: float) -> np.ndarray:
-    """``N(0, 1)`` conditioned on ``[a, b]``, by rejection from the cheapest of three proposals.
+def _truncated_sampler(rng, a: float, b: float):
+    """``fill(x)``: ``x[:]`` drawn from ``N(0, 1)`` conditioned on ``[a, b]``, by rejection from the cheapest of three proposals.
 
     Normal proposal when ``[a, b]`` holds enough mass; uniform on ``[a, b]`` for narrow intervals;
-    Robert's (1995) translated exponential for far tails. Values are never clamped.
+    Robert's (1995) translated exponential for far tails. Each rejected position is redrawn until
+    accepted (an exact sample); values are never clamped.
     """
     if not a < b:
         raise ValueError(f"truncation bounds need a < b, got a={a}, b={b}")
-    n = shape[0] * shape[1]
     if b <= 0:  # mirror a left tail onto the right
-        return -_truncated_standard_normal(rng, shape, -b, -a)
+        right = _truncated_sampler(rng, -b, -a)
+
+        def fill_mirrored(x):
+            right(x)
+            np.negative(x, out=x)
+
+        return fill_mirrored
     mass = normal_mass(a, b)
     nearest = 0.0 if a <= 0 <= b else a
     uniform_rate = mass / ((b - a) * normal_pdf(nearest)) if math.isfinite(b - a) else 0.0
@@ -141,13 +168,19 @@ def _truncated_standard_normal(rng, shape: Shape, a: float, b: float) -> np.ndar
         lam = 0.5 * (a + math.sqrt(a * a + 4))
         propose = lambda m: a + rng.exponential(1 / lam, m)  # noqa: E731
         reject = lambda x: (x > b) | (rng.random(x.size) > np.exp(-0.5 * (x - lam) ** 2))  # noqa: E731
-    out = propose(n)  # every position redraws until accepted: an exact sample, in place
-    redo = np.flatnonzero(reject(out))
-    while redo.size:
-        x = propose(redo.size)
-        out[redo] = x
-        redo = redo[reject(x)]
-    return out.reshape(shape)
+
+    def fill(x):
+        if propose == rng.standard_normal:
+            rng.standard_normal(out=x)
+        else:
+            x[...] = propose(x.size)
+        redo = np.flatnonzero(reject(x))
+        while redo.size:
+            y = propose(redo.size)
+            x[redo] = y
+            redo = redo[reject(y)]
+
+    return fill
 
 
 # --------------------------------------------------------------------------- the schemes
@@ -191,7 +224,7 @@ def truncated_normal(shape, rng, dtype, *, activation=None, mean=0.0, std=0.05, 
     """
     std, mean = _positive("std", std), _finite("mean", mean)
     parent = std / truncnorm_std(a, b)
-    return _scaled(_truncated_standard_normal(rng, shape, float(a), float(b)), parent, mean, dtype)
+    return _drawn(shape, dtype, _truncated_sampler(rng, float(a), float(b)), parent, mean)
 
 
 def lecun_normal(shape, rng, dtype, *, activation=None):
@@ -300,20 +333,28 @@ def sparse(shape, rng, dtype, *, activation=None, sparsity=0.1, std=0.01):
     w = _normal(rng, shape, _positive("std", std), dtype)
     n_zero = math.ceil(s * shape[0])
     if n_zero:
-        np.putmask(w, _distinct_rows_per_column(rng, shape, n_zero), 0)
+        rows = _distinct_rows_per_column(rng, shape, n_zero)
+        w.ravel()[(rows.astype(np.int64) * shape[1] + np.arange(shape[1])[:, None]).ravel()] = 0
     return w
 
 
 def _distinct_rows_per_column(rng, shape: Shape, k: int) -> np.ndarray:
-    """A mask with ``k`` random rows set in every column: uniform draws, duplicates redrawn (a uniform k-subset)."""
+    """``(n_cols, k)`` row indices, distinct within each column: uniform draws, duplicates redrawn (a uniform k-subset).
+
+    Rows are sorted per column to find duplicates; 16-bit indices sort by radix.
+    """
     n_rows, n_cols = shape
-    taken = np.zeros(shape, bool)
-    missing = np.full(n_cols, k)
-    while missing.any():
-        cols = np.repeat(np.arange(n_cols), missing)
-        taken[rng.integers(0, n_rows, cols.size), cols] = True
-        missing = k - taken.sum(axis=0, dtype=np.int64)
-    return taken
+    dt = np.int16 if n_rows <= np.iinfo(np.int16).max else np.int64
+    rows = rng.integers(0, n_rows, (n_cols, k), dtype=dt)
+    rows.sort(axis=1, kind="stable")
+    dup = np.zeros(rows.shape, bool)
+    while True:
+        np.equal(rows[:, 1:], rows[:, :-1], out=dup[:, 1:])
+        m = np.count_nonzero(dup)
+        if not m:
+            return rows
+        rows[dup] = rng.integers(0, n_rows, m, dtype=dt)
+        rows.sort(axis=1, kind="stable")
 
 
 def variance_scaling(shape, rng, dtype, *, activation=None, scale=1.0, mode="fan_in", distribution="truncated_normal"):
