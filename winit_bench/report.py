@@ -229,7 +229,7 @@ def build_report(run_dir: Path, out_dir: Path | None = None, tables: dict | None
         + ("" if tables.get("complete", True) else " — **incomplete: some configurations have not run yet (use --resume)**") + ".\n",
         "## Recommendations\n",
         f"For each activation, the initializers whose forward (q_z) and backward (q_delta) second moments stay within a "
-        f"factor 2 of the first (last) layer at every layer up to depth {L} (mean over seeds of log2 ratios, at every width "
+        f"factor 2 of the first (last) layer at every layer up to depth {L} (mean over seeds of log2 ratios, beyond twice the finite-width spread expected of that mean — Var ln q[L]/q[1] ≈ κ L/n, κ = E[f^4]/E[f^2]^2 - 1, Hanin & Rolnick 2018 — at every width "
         f"{', '.join(map(str, spec.widths))}) **and** that reach test accuracy >= {spec.train_accuracy:g} on digits at depth "
         f"{max(spec.train_depths) if spec.train_depths else '-'} after {spec.train_steps} SGD steps. "
         "The backward ratio is taken against the last hidden layer (the output's δ is the loss derivative). "
