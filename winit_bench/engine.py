@@ -188,7 +188,7 @@ class MLP:
             buf.delta = [every_layer, every_layer]  # keep every δ: no ping-pong
             if reuse:
                 self._capture_buffers[batch] = buf
-        out = self._forward(X, buf, keep_z=True)
+        out = self._forward(X, buf)
         cap = Capture(loss=self._loss(out, X, Y, buf, scale=1.0))
         self._backward(X, buf, update=False)
         cap.z, cap.a, cap.delta = list(buf.z), list(buf.a), list(buf.delta[0])
@@ -201,7 +201,7 @@ class MLP:
         """``[(W, b), ...]`` as the backend's own arrays, not copies: read them, do not keep them."""
         return list(zip(self._w, self._b))
 
-    def _forward(self, X, buf: _Buffers, keep_z: bool = False):
+    def _forward(self, X, buf: _Buffers):
         be, act, a = self.backend, self.activation, X
         last = self.depth - 1
         for l, (w, b) in enumerate(zip(self._w, self._b)):
@@ -209,11 +209,7 @@ class MLP:
             be.matmul(a, w.T, out=z)
             if l == last:
                 return be.bias_act(z, b, _LINEAR, out=z)
-            if keep_z:
-                z += b
-                a = _apply(be, act, z, buf.a[l])
-            else:
-                a = be.bias_act(z, b, act, out=buf.a[l])
+            a = be.bias_act(z, b, act, out=buf.a[l])  # buf.a[l] is z itself unless z must be kept
         return a
 
     def _loss(self, out, X, Y, buf: _Buffers, scale: float) -> float:
@@ -304,12 +300,6 @@ class MLP:
     def __repr__(self) -> str:
         return (f"MLP(sizes={self.sizes}, activation={self.activation}, initializer={self.initializer!r}, "
                 f"output={self.output!r}, dtype={self.dtype.name!r}, backend={self.backend.name!r})")  # fmt: skip
-
-
-def _apply(be: Backend, act: Activation, z, out):
-    """``out = f(z)`` leaving ``z`` intact (a bias of 0 is added, so ``z`` is unchanged)."""
-    out[...] = z
-    return be.bias_act(out, 0, act, out=out)
 
 
 def _check_sizes(sizes) -> list[int]:

@@ -686,8 +686,6 @@ class NumbaBackend(Backend):
             else:
                 _bias_act(z, b, out, code, act.param or 0.0)
         except TypeError:
-            if code is not None and not isinstance(b, np.ndarray) and isinstance(z, np.ndarray) and z.ndim == 2:
-                return self.bias_act(z, np.full(z.shape[1], b, z.dtype), act, out)  # a scalar bias (``engine._apply``)
             return super().bias_act(z, b, act, out)
         return out
 
