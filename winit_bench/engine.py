@@ -23,7 +23,7 @@ import numpy as np
 
 from .activations import Activation, get_activation, linear
 from .backends import Backend, get_backend
-from .initializers import check_dtype, initialize, layer_rng
+from .initializers import check_dtype, initialize
 
 OUTPUTS = ("linear", "softmax")
 _LINEAR = linear()

@@ -237,7 +237,7 @@ def build_report(run_dir: Path, out_dir: Path | None = None, tables: dict | None
         md_table(rec),
     ]
     captions = {
-        "second_moment": f"Second moment of the pre-activations q_z = E[z^2] against the layer (mean over seeds), with the mean-field q-map dashed. Flat lines preserve the signal; the input has q0 = 1.",
+        "second_moment": "Second moment of the pre-activations q_z = E[z^2] against the layer (mean over seeds), with the mean-field q-map dashed. Flat lines preserve the signal; the input has q0 = 1.",
         "backprop": "Back-propagated error q_delta[l] relative to the output layer: flat within the grey band (factor 2) means gradients neither vanish nor explode.",
         "heatmap": f"log2 q_z[{L}]/q_z[1]: 0 preserves the forward signal over {L} layers; +/-1 is a factor 2; grey cells: 'fail' diverged or raised, 'n/a' has no finite ratio (q = 0, e.g. zeros, or underflow).",
         "trainability": "Test accuracy on digits after a fixed budget (chance is 0.1). Symmetric initializers (zeros/ones/constant) have the capacity of a width-1 network.",

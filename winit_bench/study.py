@@ -492,7 +492,6 @@ def _optional_compare():
 
 
 def run_train(p: dict) -> list[dict]:
-    from .data import digits
     from .engine import MLP
 
     split = _digits(p["dtype"])
