@@ -45,7 +45,10 @@ class Stability(_Base):
     def setup(self, initializer, activation, depth, width):
         diagnostics = require("diagnostics", "the stability benchmarks")
         self.net, self.X = self._net(initializer, activation, depth, width)
-        self.stats = diagnostics.layer_stats(self.net, self.X).reset_index(drop=True)
+        from winit_bench.compare import independent_error_target  # the output error theory assumes
+
+        Y = independent_error_target(self.net, self.X)
+        self.stats = diagnostics.layer_stats(self.net, self.X, Y).reset_index(drop=True)
         needed = ("q_z", "q_delta", "var_grad_w", "dead_fraction", "saturated_fraction", "distinct_units")
         missing = [c for c in needed if c not in self.stats.columns]
         if missing:
