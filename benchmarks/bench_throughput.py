@@ -8,13 +8,17 @@ backend named by ``$WINIT_BENCH_BACKEND``. Every timed call synchronises the dev
 ``δ W`` is in the count though the engine skips it; element-wise work is not counted).
 ``track_ratio_to_gemm`` is the step time over the time of exactly those ``3 x depth`` matrix
 products on the same backend, measured in the same process: 1.0 is the machine's matmul floor.
+
+``StatsCost.track_ratio_to_train_step``: one ``layer_stats`` (a forward/backward pass and every
+per-layer statistic) over one ``train_step`` of the same net, timed interleaved in one process
+(shapes ``depth x width x batch``; the diagnostics issue asks for at most 1.5 at 50 x 512 x 256).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .common import P, Benchmark, median_time, skip
+from .common import P, Benchmark, median_time, require, skip
 
 
 class Throughput(Benchmark):
@@ -88,3 +92,40 @@ class Throughput(Benchmark):
         return float(self._step_seconds() / t_gemm)
 
     track_ratio_to_gemm.unit = "ratio"
+
+
+class StatsCost(Benchmark):
+    params = (P("stats_shapes"), ["tanh", "relu"])
+    param_names = ["shape", "activation"]
+    lr = 1e-2
+
+    def setup(self, shape, activation):
+        import winit_bench as wb
+
+        diagnostics = require("diagnostics", "the layer_stats cost")
+        depth, width, batch = (int(v) for v in shape.split("x"))
+        be = self.setup_backend()
+        self.nets = [wb.MLP([width] * (depth + 1), activation, "xavier_normal", seed=0, backend=be) for _ in range(2)]
+        rng = np.random.default_rng(0)
+        self.X = self.to_device(rng.standard_normal((batch, width)).astype("float32"))
+        self.Y = self.to_device(rng.standard_normal((batch, width)).astype("float32"))
+        self.layer_stats = diagnostics.layer_stats
+
+    def _stats(self):
+        self.layer_stats(self.nets[0], self.X, self.Y)
+        self.sync()
+
+    def _step(self):
+        self.nets[1].train_step(self.X, self.Y, self.lr)
+        self.sync()
+
+    def time_layer_stats(self, *params):
+        self._stats()
+
+    def track_ratio_to_train_step(self, *params):
+        from winit_bench.perf import race
+
+        t = race({"stats": self._stats, "step": self._step}, rounds=P("track_repeat"), min_time=0.2)
+        return float(t["stats"] / t["step"])
+
+    track_ratio_to_train_step.unit = "ratio"

@@ -292,6 +292,63 @@ def test_compare_with_a_given_target_shows_the_output_correlation():
     np.testing.assert_allclose(steps, expected, atol=0.08)
 
 
+def test_structure_columns_match_the_helpers_for_every_width():
+    """Layers of several widths (batched per width inside layer_stats) against the one-matrix helpers."""
+    from winit_bench.diagnostics import DISTINCT_ROWS, RANK_ROWS
+
+    X = gaussian(48, 10, dtype="float64")
+    for activation, init in (("relu", "he_normal"), ("tanh", "constant"), ("tanh", "orthogonal")):
+        net = wb.MLP([10, 24, 40, 24, 40, 4], activation, init, seed=6, dtype="float64")
+        df = layer_stats(net, X)
+        cap = net.capture(X, default_target(net, 48))
+        for l in range(net.depth):
+            a = np.asarray(cap.a[l])
+            assert df.iloc[l]["distinct_units"] == distinct_units(a[:DISTINCT_ROWS]), (activation, init, l)
+            assert df.iloc[l]["effective_rank"] == pytest.approx(effective_rank(a[:RANK_ROWS]), rel=1e-9), (activation, init, l)
+            assert df.iloc[l]["mean_delta"] == pytest.approx(np.asarray(cap.delta[l]).mean(), rel=1e-9, abs=1e-15)
+            assert df.iloc[l]["var_grad_b"] == pytest.approx(np.asarray(cap.grad_b[l]).var(), rel=1e-9)
+
+
+def _distinct_by_definition(A, tol):
+    """The documented count, unit by unit: ordered by column sum, a unit is new unless it matches one before it."""
+    scale = np.abs(A).max()
+    if not np.isfinite(scale):
+        return math.nan
+    thr = tol * scale
+    if (A.max(axis=1) - A.min(axis=1)).max() <= thr:
+        return 1
+    silent = ~A.any(axis=0)
+    live = np.nonzero(~silent)[0]
+    order = live[np.argsort(A[:, live].sum(axis=0))]
+    new = sum(all(np.abs(A[:, u] - A[:, v]).max() > thr for v in order[:k]) for k, u in enumerate(order))
+    return new + int(silent.any())
+
+
+def test_distinct_units_of_a_stack_follows_its_definition():
+    from winit_bench.diagnostics import DISTINCT_TOL, _distinct_units_xp
+
+    rng = np.random.default_rng(1)
+    S, n = 12, 90
+    base = rng.standard_normal((S, 6))
+    perms = np.stack([rng.permutation(base[:, 0]) for _ in range(8)], axis=1)  # their sums interleave
+    stack = [
+        rng.standard_normal((S, n)),  # all distinct
+        base[:, rng.integers(0, 6, n)] + 3e-5 * rng.standard_normal((S, n)),  # 6 tight groups
+        base[:, rng.integers(0, 6, n)] + 3e-4 * rng.standard_normal((S, n)),  # groups looser than the tolerance
+        np.maximum(rng.standard_normal((S, n)) - 1.5, 0),  # sparse ReLU units, many silent
+        np.sign(rng.standard_normal((S, n))) * (1 - 1e-6 * rng.random((S, n))),  # saturated at +-1
+        np.full((S, n), 0.3) + 2e-4 * rng.random((S, n)),  # nearly symmetric, not within the tolerance
+        np.zeros((S, n)),
+        perms[:, rng.integers(0, 8, n)] + 3e-5 * rng.standard_normal((S, n)),  # 8 groups, one column sum
+        rng.standard_normal((S, n)),  # made non-finite below
+    ]
+    stack[-1][3, 5] = np.nan
+    got = _distinct_units_xp(np, np.stack(stack), DISTINCT_TOL)
+    want = [_distinct_by_definition(A, DISTINCT_TOL) for A in stack]
+    np.testing.assert_array_equal(got, np.array(want, dtype=float))
+    assert want[0] == n and want[1] == 6 and want[6] == 1 and want[7] == 8 and math.isnan(want[-1])
+
+
 # --------------------------------------------------------------------------- backends
 
 

@@ -113,6 +113,21 @@ def test_set_weights_round_trip(backend_name):
     assert net.weights()[0][0][0, 0] == 0.1
 
 
+@pytest.mark.parametrize("activation", ["tanh", "gelu"])  # a = f(z) kept apart from z, and computed from z
+def test_capture_visits_every_final_array_once_in_order(backend_name, activation):
+    net = wb.MLP([5, 7, 6, 3], activation, "he_normal", bias_std=0.1, seed=2, dtype="float64", backend=backend_name)
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((9, 5)), rng.standard_normal((9, 3))
+    seen = []
+    cap = net.capture(X, Y, reuse=True, visit=lambda kind, l, x: seen.append((kind, l, np.array(net.backend.to_host(x)))))
+    order = [("input", 0), ("w", 0), ("z", 0), ("a", 0), ("w", 1), ("z", 1), ("a", 1), ("w", 2), ("z", 2)]
+    order += [(kind, l) for l in (2, 1, 0) for kind in ("delta", "grad_w", "grad_b")]
+    assert [(kind, l) for kind, l, _ in seen] == order
+    final = {"input": [cap.x], "w": [w for w, _ in net.params()], "z": cap.z, "a": cap.a, "delta": cap.delta, "grad_w": cap.grad_w, "grad_b": cap.grad_b}
+    for kind, l, x in seen:  # what the visitor saw is what the pass ends with: nothing changes after its visit
+        assert np.array_equal(x, net.backend.to_host(final[kind][l])), (kind, l)
+
+
 @pytest.mark.parametrize(
     "make, exc, words",
     [

@@ -14,9 +14,9 @@ Both the variance and the second moment are reported: mean-field theory speaks o
 ``net.backend.xp``: means, second moments and variances, dead and saturated counts, the Gram
 matrices and their eigenvalues (effective rank), and the distinct-unit count. The per-layer scalars
 of all layers are stacked into one small ``(depth, k)`` array that crosses to the host once; only
-the distinct-unit count reads a few scalars back per layer (its loop length depends on the data).
+the distinct-unit search reads a flag back per step (its loop length depends on the data).
 Two statistics use bounded sub-samples of the batch: the effective rank uses the first
-``rank_rows`` (default 64) rows of each activation matrix, so it is at most 64; the distinct-unit
+``rank_rows`` (default 32) rows of each activation matrix, so it is at most 32; the distinct-unit
 count the first ``distinct_rows`` (default 32) rows.
 
 **Without Y** the backward columns use a reproducible standard target, :func:`default_target`:
@@ -26,21 +26,25 @@ spawn_key=TARGET_SPAWN_KEY)``, a stream that no weight or bias of the net uses. 
 and batch size therefore always give the same backward statistics. (Such a target is independent of
 the weights, but the output error ``out - Y`` is not: see :mod:`winit_bench.compare`.)
 
-**Cost.** ``net.capture`` allocates fresh buffers and copies every ``z, a, δ`` and gradient; when the
-engine offers ``capture(X, Y, reuse=True)`` (views of cached per-batch buffers, no copies)
-:func:`layer_stats` uses it.
+**Cost.** One ``net.capture(X, Y, reuse=True, visit=...)``: no copies, and each array's
+statistics are taken the moment the pass finishes it, while it is still in cache. Means come from
+row sums (a BLAS gemv), which also give the gradient's mean without reading it
+(``Σ δᵀa = Σ_batch (Σ_units δ)(Σ_units a)``). The structure columns of all layers of one width run
+as one batch after the pass. On a 50 x 512 network, batch 256, float32, 2 cores, the whole table
+costs about 1.35-1.4 ``train_step`` (asv ``bench_throughput.StatsCost``).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 # A spawn key no layer uses: weights draw from (l,), biases from (l, 1).
 TARGET_SPAWN_KEY = (0xD1A9, 0x7A29)
-RANK_ROWS = 64
+RANK_ROWS = 32  # 64 rows cost 0.07 train_step more at width 512, mostly the eigensolver
 DISTINCT_ROWS = 32
 DISTINCT_TOL = 1e-4
 SIGMOID_BAND = (0.01, 0.99)
@@ -72,11 +76,6 @@ def default_target(net, batch: int) -> np.ndarray:
     if net.output == "softmax":
         return rng.integers(0, n_out, size=batch, dtype=np.int64)
     return rng.standard_normal((batch, n_out))
-
-
-def _capture(net, X, Y):
-    """``net.capture(X, Y)`` as views of cached buffers: no copies."""
-    return net.capture(X, Y, reuse=True)
 
 
 def layer_stats(
@@ -130,102 +129,125 @@ def layer_stats(
     given = Y is not None
     if not given:
         Y = default_target(net, batch)
-    cap = _capture(net, X, Y)
-    be = net.backend
-    xp = be.xp
-    act = net.activation
+    stats = _LayerStats(net, structure, rank_rows, distinct_rows, distinct_tol)
+    cap = net.capture(X, Y, reuse=True, visit=stats.visit)
+    host = stats.table()
     depth = net.depth
-    f64 = xp.float64
-    nan = xp.asarray(math.nan, dtype=f64)
+    columns = {
+        "layer": np.arange(1, depth + 1),
+        "fan_in": np.array(net.sizes[:-1]),
+        "fan_out": np.array(net.sizes[1:]),
+        "activation": [net.activation.name] * (depth - 1) + ["linear"],
+    }
+    columns.update({name: host[:, k] for k, name in enumerate(_FIELDS)})
+    df = pd.DataFrame(columns, columns=list(COLUMNS))
+    df.attrs.update(loss=float(cap.loss), batch=batch, backend=net.backend.name, target="given" if given else "default_target")
+    return df
 
-    widest = max(max(z.size for z in cap.z), max(g.size for g in cap.grad_w))
-    scratch = xp.empty(widest, dtype=cap.z[0].dtype)
-    ones = xp.ones(widest, dtype=cap.z[0].dtype)
-    on_host = xp is np
 
-    def moments(x):
-        """Device scalars ``(mean, q, var)``.
+class _LayerStats:
+    """The reductions of :func:`layer_stats`, run by ``net.capture(visit=...)`` on each array while it is in cache.
+
+    Means come from row sums (one BLAS gemv per matrix); the row sums of ``a[l-1]`` and ``δ[l]`` also
+    give the mean of ``dW[l]``: ``Σ δᵀa = Σ_batch (Σ_units δ)(Σ_units a)``, and ``Σ db = Σ δ``.
+    """
+
+    def __init__(self, net, structure: bool, rank_rows: int, distinct_rows: int, distinct_tol: float):
+        self.net, self.xp, self.act = net, net.backend.xp, net.activation
+        self.structure, self.rank_rows, self.distinct_rows, self.distinct_tol = structure, rank_rows, distinct_rows, distinct_tol
+        self.on_host = self.xp is np
+        self.nan = self.xp.asarray(math.nan, dtype=self.xp.float64)
+        self.ones = self.xp.ones(max(net.sizes), dtype=net.dtype)
+        self.rows = [{"distinct_units": self.nan, "effective_rank": self.nan} for _ in range(net.depth)]
+        self.sums_a: dict[int, Any] = {}  # row sums of a[l] (key -1: the input)
+        self.sums_d: dict[int, Any] = {}
+        self.samples: dict[int, list] = {}  # units -> [(layer, first rows of a)]: views, valid for this pass
+
+    def visit(self, kind: str, l: int, x) -> None:
+        xp, v, hidden = self.xp, self.rows[l], l < self.net.depth - 1
+        if kind == "input":
+            self.sums_a[-1] = self._row_sums(x)
+        elif kind == "w":
+            b = self.net.params()[l][1]
+            v["sigma_w2"], v["sigma_b2"] = xp.vdot(x, x) * (x.shape[1] / x.size), xp.vdot(b, b) / b.size
+        elif kind == "z":
+            v.update(zip(("mean_z", "q_z", "var_z"), self._moments(x, self._row_sums(x).sum())))
+            v["dead_fraction"] = _dead_fraction(xp, x, self.act) if hidden else self.nan
+            if not hidden:  # the output layer is linear: a = z
+                v.update(mean_a=v["mean_z"], q_a=v["q_z"], var_a=v["var_z"], saturated_fraction=self.nan)
+        elif kind == "a":
+            self.sums_a[l] = self._row_sums(x)
+            v.update(zip(("mean_a", "q_a", "var_a"), self._moments(x, self.sums_a[l].sum())))
+            v["saturated_fraction"] = _saturated_fraction(xp, x, self.act)
+        elif kind == "delta":
+            self.sums_d[l] = self._row_sums(x)
+            v.update(zip(("mean_delta", "q_delta", "var_delta"), self._moments(x, self.sums_d[l].sum())))
+        elif kind == "grad_w":
+            v.update(zip(("q_grad_w", "var_grad_w"), self._moments(x, xp.vdot(self.sums_d[l], self.sums_a[l - 1]))[1:]))
+        elif kind == "grad_b":
+            v.update(zip(("q_grad_b", "var_grad_b"), self._moments(x, self.sums_d[l].sum())[1:]))
+        if self.structure and (kind == "a" or (kind == "z" and not hidden)):
+            self.samples.setdefault(x.shape[1], []).append((l, x[: max(self.distinct_rows, self.rank_rows, 1)]))
+
+    def table(self) -> np.ndarray:
+        """The ``(depth, len(_FIELDS))`` float64 host table; one transfer from the device."""
+        xp = self.xp
+        if self.on_host:
+            table = np.array([[float(v[name]) for name in _FIELDS] for v in self.rows])
+        else:
+            table = xp.stack([xp.stack([xp.asarray(v[name], dtype=xp.float64) for name in _FIELDS]) for v in self.rows])
+        col = _FIELDS.index("distinct_units")
+        for items in self.samples.values():  # the structure of all layers of one width at once
+            idx = xp.asarray([l for l, _ in items])
+            A = xp.stack([x for _, x in items])
+            table[idx, col] = _distinct_units_xp(xp, A[:, : max(1, self.distinct_rows)], self.distinct_tol)
+            table[idx, col + 1] = _effective_ranks_xp(xp, _gram(xp, A[:, : max(1, self.rank_rows)]))
+        return np.asarray(self.net.backend.to_host(table), dtype=np.float64)
+
+    def _row_sums(self, x):
+        return x @ self.ones[: x.shape[1]]  # a BLAS gemv
+
+    def _moments(self, x, total) -> list:
+        """Scalars ``(mean, q, var)`` of ``x`` whose entries sum to ``total``.
 
         ``var = q - mean^2`` loses digits when ``|mean| >> std`` (saturated sigmoids, symmetric layers);
         then the variance is recomputed centred. On the host the check is free and the centred pass
         rare; on a device (no host round trip per array) it is always centred.
         """
-        n = x.size
-        flat = x.reshape(-1)
+        xp, n, flat = self.xp, x.size, x.reshape(-1)
         q = xp.vdot(flat, flat) / n
-        mean = xp.vdot(flat, ones[:n]) / n  # a BLAS dot: faster than a pairwise sum, x is still in cache
-        if on_host:
+        mean = total / n
+        if self.on_host:
             var = q - mean * mean
-            if not var > _CANCEL * q:  # also catches NaN
-                c = scratch[:n]
-                xp.subtract(flat, mean, out=c)
-                var = xp.vdot(c, c) / n
-            return [mean, q, var]
-        c = scratch[:n]
-        xp.subtract(flat, mean, out=c)
+            if var > _CANCEL * q:  # False for NaN too
+                return [mean, q, var]
+        c = flat - mean
         return [mean, q, xp.vdot(c, c) / n]
 
-    rows = []
-    grams: dict[tuple, list] = {}
-    for l in range(depth):
-        z, a, d = cap.z[l], cap.a[l], cap.delta[l]
-        gw, gb = cap.grad_w[l], cap.grad_b[l]
-        w, b = _layer_params(net, l)
-        hidden = l < depth - 1
-        vals = moments(z)
-        vals += moments(a) if hidden else vals[:]
-        vals += moments(d)
-        vals += moments(gw)[1:]
-        vals += moments(gb)[1:]
-        wf, bf = w.reshape(-1), b.reshape(-1)
-        vals += [xp.vdot(wf, wf) * (w.shape[1] / wf.size), xp.vdot(bf, bf) / bf.size]
-        if hidden and act.family == "relu":
-            vals.append(1.0 - xp.count_nonzero(xp.any(z > 0, axis=0)) / z.shape[1])
-        else:
-            vals.append(nan)
-        if hidden and act.family == "tanh":
-            mag = scratch[: a.size].reshape(a.shape)
-            xp.abs(a, out=mag)
-            vals.append(xp.count_nonzero(mag > act.saturation) / a.size)
-        elif hidden and act.family == "sigmoid":
-            lo, hi = SIGMOID_BAND
-            vals.append((xp.count_nonzero(a < lo) + xp.count_nonzero(a > hi)) / a.size)
-        else:
-            vals.append(nan)
-        if structure:
-            vals.append(_distinct_units_xp(xp, a[: max(1, min(distinct_rows, a.shape[0]))], distinct_tol))  # host syncs
-            g = _gram(xp, a[: max(1, min(rank_rows, a.shape[0]))])
-            grams.setdefault(g.shape, []).append((l, g))
-            vals.append(nan)  # effective rank: filled below, one batched eigensolve per Gram size
-        else:
-            vals += [nan, nan]
-        rows.append(np.array([float(v) for v in vals]) if on_host else xp.stack([xp.asarray(v, dtype=f64) for v in vals]))
 
-    table = np.stack(rows) if on_host else xp.stack(rows)
-    for items in grams.values():
-        idx = xp.asarray([l for l, _ in items])
-        table[idx, len(_FIELDS) - 1] = _effective_ranks_xp(xp, xp.stack([g for _, g in items]))
-    host = np.asarray(be.to_host(table), dtype=np.float64)
-
-    records = []
-    for l in range(depth):
-        rec = {"layer": l + 1, "fan_in": net.sizes[l], "fan_out": net.sizes[l + 1], "activation": act.name if l < depth - 1 else "linear"}
-        rec.update({name: float(v) for name, v in zip(_FIELDS, host[l])})
-        records.append(rec)
-    df = pd.DataFrame(records, columns=list(COLUMNS))
-    df.attrs.update(loss=float(cap.loss), batch=batch, backend=be.name, target="given" if given else "default_target")
-    return df
+def _dead_fraction(xp, z, act):
+    """ReLU family: the fraction of units whose pre-activation is never positive on the batch; NaN otherwise."""
+    if act.family != "relu":
+        return math.nan
+    return 1.0 - xp.count_nonzero((z > 0).any(axis=0)) / z.shape[1]
 
 
-def _layer_params(net, l: int):
-    """Layer ``l``'s ``(W, b)`` as backend arrays, without copying them to the host."""
-    return net.params()[l]
+def _saturated_fraction(xp, a, act):
+    """The fraction of saturated entries: tanh family ``|a| > act.saturation``, sigmoid outside SIGMOID_BAND; NaN otherwise."""
+    if act.family == "tanh":
+        lo, hi = -act.saturation, act.saturation
+    elif act.family == "sigmoid":
+        lo, hi = SIGMOID_BAND
+    else:
+        return math.nan
+    return (xp.count_nonzero(a < lo) + xp.count_nonzero(a > hi)) / a.size
 
 
 def _gram(xp, a):
-    """The float64 Gram matrix of the smaller side of ``a`` (rows x units), on the device."""
+    """The float64 Gram matrices of the smaller side of each matrix of the stack ``a`` (..., rows, units)."""
     a64 = a.astype(xp.float64)
-    return a64 @ a64.T if a64.shape[0] <= a64.shape[1] else a64.T @ a64
+    at = xp.swapaxes(a64, -1, -2)
+    return a64 @ at if a64.shape[-2] <= a64.shape[-1] else at @ a64
 
 
 def _effective_ranks_xp(xp, grams):
@@ -248,49 +270,57 @@ def effective_rank(a) -> float:
     a = np.asarray(a, dtype=np.float64)
     if a.ndim != 2:
         raise ValueError(f"effective_rank needs a 2-D matrix, got shape {a.shape}")
-    return float(_effective_ranks_xp(np, _gram(np, a)[None])[0])
+    return float(_effective_ranks_xp(np, _gram(np, a[None]))[0])
 
 
-def _distinct_units_xp(xp, a, tol: float) -> float:
-    """Distinct units of ``a`` (rows x units) as documented in :func:`layer_stats` (a few host syncs).
+def _distinct_units_xp(xp, A, tol: float):
+    """Distinct units of each matrix of the stack ``A`` (layers x rows x units), as documented in
+    :func:`layer_stats`; a float64 array with one count per layer.
 
-    Units are ordered by their column sums; a unit is new unless it matches (max-abs difference over
-    the rows <= tol * max|a|) a unit before it in that order. Matching units have column sums within
-    ``rows * tol * max|a|``, so only those windows are compared: a handful of vectorised passes.
+    Per layer, units are ordered by their column sums; a unit is new unless it matches (max-abs
+    difference over the rows <= tol * max|a|) a unit before it in that order. Matching units have
+    column sums within ``rows * tol * max|a|``, so only pairs inside that window are compared: pairs
+    k apart in the order, for k = 1, 2, ... until no layer has one, every layer at once.
     """
-    S, n = a.shape
+    L, S, n = A.shape
     if n <= 1:
-        return float(n)
-    A = a.astype(xp.float64)
-    scale = float(xp.max(xp.abs(A)))
-    if not math.isfinite(scale):
-        return math.nan
+        return xp.full(L, float(n))
+    top, bottom = A.max(axis=2), A.min(axis=2)  # per row, over the units
+    scale = xp.maximum(top.max(axis=1), -bottom.min(axis=1))
     thr = tol * scale
-    if float(xp.max(xp.abs(A - A[:, :1]))) <= thr:  # symmetric (or all-zero) layer
-        return 1.0
-    zero = ~xp.any(A != 0, axis=0)  # units silent on every row (dead ReLUs): one class, set aside
-    n_zero = int(xp.count_nonzero(zero))
-    if n_zero:
-        A = A[:, ~zero]
-        n -= n_zero
-    proj = A.sum(axis=0)
-    order = xp.argsort(proj)
-    A, proj = A[:, order], proj[order]
-    window = S * thr * (1 + 1e-9) + 8 * np.finfo(np.float64).eps * S * scale
-    repeat = xp.zeros(n, dtype=bool)
-    for k in range(1, n):  # pairs k apart in the order; sums are sorted, so once none is near, none further is
-        near = xp.nonzero(proj[k:] - proj[:-k] <= window)[0]
-        if near.size == 0:
+    symmetric = (top - bottom).max(axis=1) <= thr  # every unit within thr of every other (or all zero)
+    silent = ~A.any(axis=1)  # units zero on every row (dead ReLUs): one class, set aside
+    skip = silent | (symmetric | ~xp.isfinite(scale))[:, None]
+    signs = xp.ones((2, S), dtype=A.dtype)
+    signs[1, 1::2] = -1
+    sums = signs @ A  # (layers, 2, units): the column sums and the alternating column sums
+    proj = xp.where(skip, xp.inf, sums[:, 0])
+    order = xp.argsort(proj, axis=1)  # skipped units last, never near anything
+    p = xp.take_along_axis(proj, order, axis=1)
+    p2 = xp.take_along_axis(sums[:, 1], order, axis=1)  # near too for a match: a cheap second filter
+    window = (S * thr * (1 + 1e-9) + 8 * xp.finfo(A.dtype).eps * S * scale)[:, None]
+    repeat = xp.zeros((L, n), dtype=bool)
+    rows = xp.arange(S)
+    for k in range(1, n):  # the sums are sorted: once no pair k apart is near, none further apart is
+        with np.errstate(invalid="ignore"):  # inf - inf among the skipped units
+            near = p[:, k:] - p[:, :-k] <= window
+        if not bool(near.any()):
             break
-        near = near[~repeat[near + k]]  # a unit already matched needs no second match
-        same = xp.max(xp.abs(A[:, near + k] - A[:, near]), axis=0) <= thr
-        repeat[near[same] + k] = True
-    return float(n - int(xp.count_nonzero(repeat)) + (1 if n_zero else 0))
+        l, i = xp.nonzero(near)
+        j = i + k
+        todo = ~repeat[l, j] & (xp.abs(p2[l, j] - p2[l, i]) <= window[l, 0])  # a unit already matched needs no second match
+        l, i, j = l[todo, None], i[todo, None], j[todo, None]
+        same = xp.abs(A[l, rows, order[l, j]] - A[l, rows, order[l, i]]).max(axis=1) <= thr[l[:, 0]]
+        repeat[l[same, 0], j[same, 0]] = True
+    live = n - silent.sum(axis=1)
+    count = (live - repeat.sum(axis=1) + silent.any(axis=1)).astype(xp.float64)
+    count = xp.where(symmetric, 1.0, count)
+    return xp.where(xp.isfinite(scale), count, math.nan)
 
 
 def distinct_units(a, tol: float = DISTINCT_TOL) -> int:
     """Distinct units of an activation matrix ``a`` (rows x units, host array), as in :func:`layer_stats`."""
-    return int(_distinct_units_xp(np, np.asarray(a, dtype=np.float64), tol))
+    return int(_distinct_units_xp(np, np.asarray(a, dtype=np.float64)[None], tol)[0])
 
 
 __all__ = ["layer_stats", "default_target", "effective_rank", "distinct_units", "COLUMNS", "TARGET_SPAWN_KEY"]

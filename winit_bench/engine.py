@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -27,6 +27,10 @@ from .initializers import check_dtype, initialize
 
 OUTPUTS = ("linear", "softmax")
 _LINEAR = linear()
+
+
+def _ignore(kind: str, layer: int, array) -> None:
+    """The default ``visit`` of a pass: nothing."""
 
 
 class Diverged(FloatingPointError):
@@ -39,9 +43,10 @@ class Diverged(FloatingPointError):
 
 @dataclass
 class Capture:
-    """Everything one forward/backward pass computed, per layer (backend arrays, copies)."""
+    """Everything one forward/backward pass computed, per layer (backend arrays, copies); ``x`` is the input ``a[0]``."""
 
     loss: float
+    x: Any = None
     z: list = field(default_factory=list)
     a: list = field(default_factory=list)
     delta: list = field(default_factory=list)
@@ -171,11 +176,14 @@ class MLP:
         host = self.backend.to_host
         return cap.loss, [(np.array(host(gw)), np.array(host(gb))) for gw, gb in zip(cap.grad_w, cap.grad_b)]
 
-    def capture(self, X, Y, *, reuse: bool = False) -> Capture:
+    def capture(self, X, Y, *, reuse: bool = False, visit: Callable[[str, int, Any], None] | None = None) -> Capture:
         """One forward/backward pass keeping per layer ``z``, ``a``, ``δ`` and the gradients (no update).
 
         With ``reuse=True`` the arrays are views of buffers cached per batch size: no allocation and
-        no copies, but valid only until the next pass of this network.
+        no copies, but valid only until the next pass of this network. ``visit(kind, layer, array)``,
+        if given, sees every array the moment it is final, while it is still in cache: ``"input"``
+        (layer 0), then per layer ``"w"``, ``"z"``, ``"a"`` (hidden layers only), and backwards
+        ``"delta"``, ``"grad_w"``, ``"grad_b"``.
         """
         X, Y = self._check_xy(X, Y)
         batch = X.shape[0]
@@ -188,9 +196,10 @@ class MLP:
             buf.delta = [every_layer, every_layer]  # keep every δ: no ping-pong
             if reuse:
                 self._capture_buffers[batch] = buf
-        out = self._forward(X, buf)
-        cap = Capture(loss=self._loss(out, X, Y, buf, scale=1.0))
-        self._backward(X, buf, update=False)
+        visit = visit or _ignore
+        out = self._forward(X, buf, visit)
+        cap = Capture(loss=self._loss(out, X, Y, buf, scale=1.0), x=X)
+        self._backward(X, buf, update=False, visit=visit)
         cap.z, cap.a, cap.delta = list(buf.z), list(buf.a), list(buf.delta[0])
         cap.grad_w, cap.grad_b = list(self._grad_w), list(self._grad_b)
         if not reuse:
@@ -201,15 +210,21 @@ class MLP:
         """``[(W, b), ...]`` as the backend's own arrays, not copies: read them, do not keep them."""
         return list(zip(self._w, self._b))
 
-    def _forward(self, X, buf: _Buffers):
+    def _forward(self, X, buf: _Buffers, visit=_ignore):
         be, act, a = self.backend, self.activation, X
         last = self.depth - 1
+        visit("input", 0, X)
         for l, (w, b) in enumerate(zip(self._w, self._b)):
             z = buf.z[l]
             be.matmul(a, w.T, out=z)
+            visit("w", l, w)
             if l == last:
-                return be.bias_act(z, b, _LINEAR, out=z)
+                be.bias_act(z, b, _LINEAR, out=z)
+                visit("z", l, z)
+                return z
             a = be.bias_act(z, b, act, out=buf.a[l])  # buf.a[l] is z itself unless z must be kept
+            visit("z", l, z)
+            visit("a", l, a)
         return a
 
     def _loss(self, out, X, Y, buf: _Buffers, scale: float) -> float:
@@ -223,15 +238,18 @@ class MLP:
             self._non_finite(X, "the loss")
         return loss
 
-    def _backward(self, X, buf: _Buffers, update: bool) -> None:
+    def _backward(self, X, buf: _Buffers, update: bool, visit=_ignore) -> None:
         be, act = self.backend, self.activation
         z_for_grad = None if act.from_output else buf.z
         for l in reversed(range(self.depth)):
             delta = buf.delta[l % 2][l]
             a_prev = X if l == 0 else buf.a[l - 1]
+            visit("delta", l, delta)
             if not update:
                 be.matmul(delta.T, a_prev, out=self._grad_w[l])
+                visit("grad_w", l, self._grad_w[l])
             be.sum_rows(delta, out=self._grad_b[l])
+            visit("grad_b", l, self._grad_b[l])
             if l > 0:
                 g = buf.delta[(l - 1) % 2][l - 1]
                 be.matmul(delta, self._w[l], out=g)  # with W[l] before its update
