@@ -1,14 +1,34 @@
-"""The fused SGD update ``W -= δᵀ a`` through NumPy's own CBLAS equals the two-step NumPy update."""
+"""The engine's products through a CBLAS gemm (NumPy's OpenBLAS, or MKL) equal NumPy's own."""
 
 import numpy as np
 import pytest
 
+import winit_bench as wb
 from winit_bench.backends import cblas
+from winit_bench.backends.base import BackendUnavailable
+
+LIBRARIES = ["openblas"] + (["mkl"] if cblas._mkl_paths() else [])
 
 
+@pytest.fixture
+def use(monkeypatch):
+    """``use(name)``: serve the engine's products from that library for this test."""
+
+    def switch(name: str) -> None:
+        monkeypatch.setenv(cblas.BLAS_VAR, name)
+        cblas.library.cache_clear()
+        cblas._gemm.cache_clear()
+
+    yield switch
+    cblas.library.cache_clear()
+    cblas._gemm.cache_clear()
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
 @pytest.mark.parametrize("dtype, rtol", [("float32", 1e-5), ("float64", 1e-12)])
 @pytest.mark.parametrize("n_out, n_in, batch", [(256, 128, 32), (200, 300, 7)])
-def test_subtract_product_matches_numpy(dtype, rtol, n_out, n_in, batch, monkeypatch):
+def test_subtract_product_matches_numpy(library, dtype, rtol, n_out, n_in, batch, use, monkeypatch):
+    use(library)
     monkeypatch.setattr(cblas, "FUSED_MIN", 0)
     rng = np.random.default_rng(0)
     w = rng.standard_normal((n_out, n_in)).astype(dtype)
@@ -16,9 +36,65 @@ def test_subtract_product_matches_numpy(dtype, rtol, n_out, n_in, batch, monkeyp
     a = rng.standard_normal((batch, n_in)).astype(dtype)
     expected = w.astype(np.float64) - delta.astype(np.float64).T @ a.astype(np.float64)
     if cblas._gemm(np.dtype(dtype).type) is None:
-        pytest.skip("NumPy's BLAS exposes no CBLAS gemm here")
+        pytest.skip(f"{library} exposes no CBLAS gemm here")
     assert cblas.subtract_product(w, delta, a)
     np.testing.assert_allclose(w, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+
+
+@pytest.mark.skipif("mkl" not in LIBRARIES, reason="the mkl extra is not installed")
+@pytest.mark.parametrize("dtype, rtol", [("float32", 1e-5), ("float64", 1e-12)])
+def test_matmul_through_mkl_matches_numpy_for_every_layout(dtype, rtol, use, monkeypatch):
+    use("mkl")
+    monkeypatch.setattr(cblas, "MATMUL_MIN", 0)
+    rng = np.random.default_rng(1)
+    m, k, n = 33, 70, 51
+    for ta in (False, True):
+        for tb in (False, True):
+            a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+            b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+            a, b = (a.T if ta else a), (b.T if tb else b)  # the engine's transposed views
+            out = np.empty((m, n), dtype)
+            assert cblas.matmul(a, b, out)
+            expected = a.astype(np.float64) @ b.astype(np.float64)
+            np.testing.assert_allclose(out, expected, rtol=rtol, atol=rtol * np.abs(expected).max(), err_msg=f"{ta=} {tb=}")
+    assert not cblas.matmul(a[::2], b, np.empty((17, n), dtype))  # a strided view: NumPy's turn
+
+
+def test_openblas_leaves_matmul_to_numpy(use):
+    use("openblas")
+    a = np.ones((512, 512), np.float32)
+    assert not cblas.matmul(a, a, np.empty_like(a))
+
+
+@pytest.mark.skipif("mkl" not in LIBRARIES, reason="the mkl extra is not installed")
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_training_is_the_same_on_either_library(backend, use):
+    if backend not in wb.available_backends() or wb.available_backends()[backend] is not None:
+        pytest.skip(f"{backend} backend unusable here")
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((128, 256)).astype("float32")
+    Y = rng.standard_normal((128, 256)).astype("float32")
+    weights = {}
+    for library in ("openblas", "mkl"):
+        use(library)
+        net = wb.MLP([256] * 4, "tanh", "xavier_normal", seed=3, backend=backend)  # products of 8M multiply-adds
+        assert net.backend.info()["engine_blas"] == library
+        for _ in range(3):
+            net.train_step(X, Y, 0.05)
+        weights[library] = net.weights()
+    for (w1, b1), (w2, b2) in zip(weights["openblas"], weights["mkl"]):
+        np.testing.assert_allclose(w1, w2, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(b1, b2, rtol=1e-4, atol=1e-6)
+
+
+def test_a_bad_blas_choice_is_a_clear_error(use, monkeypatch):
+    use("bogus")
+    with pytest.raises(BackendUnavailable, match="valid: auto, mkl, openblas, numpy"):
+        cblas.library()
+    use("mkl")
+    monkeypatch.setattr(cblas, "_mkl_paths", lambda: [])  # as on a machine without the extra
+    with pytest.raises(BackendUnavailable, match=r"pip install 'winit-bench\[mkl\]'"):
+        cblas.library()
 
 
 def test_declines_what_it_cannot_do(monkeypatch):

@@ -1,9 +1,18 @@
-"""``W -= δᵀ a`` as one GEMM (``beta = 1``) through the OpenBLAS NumPy itself links.
+"""The engine's matrix products through a CBLAS ``?gemm`` called directly: NumPy's OpenBLAS, or MKL.
 
-``np.matmul`` cannot accumulate into its output, so an SGD step would write ``dW`` and then pass
-over ``W`` again; at width 1024 that second pass costs about a tenth of the step. The CBLAS
-``?gemm`` of NumPy's own OpenBLAS (same library, same thread pool) does both at once. When that
-library or symbol cannot be found, or an array is not C-contiguous, callers fall back to two steps.
+Two things ``np.matmul`` cannot do:
+
+- **accumulate**: an SGD step would write ``dW`` and then pass over ``W`` again (at width 1024 a
+  tenth of the step); ``gemm`` with ``beta = 1`` does ``W -= δᵀ a`` at once (:func:`subtract_product`);
+- **use another BLAS**: on this class of machine MKL's ``sgemm`` is 1.3-1.5x faster than OpenBLAS's
+  at widths 256-512 (and what PyTorch links). :func:`matmul` sends the products big enough to pay
+  for a ctypes call there.
+
+Which library (``$WINIT_BENCH_BLAS``): ``auto`` (the default) takes MKL when the ``mkl`` extra is
+installed (``libmkl_rt`` next to this Python), else NumPy's own OpenBLAS; ``mkl`` insists on MKL;
+``openblas`` (or ``numpy``) keeps NumPy's. ``WINIT_BENCH_NO_FUSED_GEMM=1`` turns all of it off.
+When the library or symbol cannot be found, or an array's layout does not fit, callers fall back to
+NumPy. MKL runs its threads from Intel OpenMP; threadpoolctl sees and limits them like OpenBLAS's.
 """
 
 from __future__ import annotations
@@ -11,15 +20,26 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
+import sys
 from functools import lru_cache
 
 import numpy as np
 
+from .base import BackendUnavailable
+
+BLAS_VAR = "WINIT_BENCH_BLAS"
+CHOICES = ("auto", "mkl", "openblas", "numpy")
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _SYMBOLS = {  # (name, 64-bit integers) in the order they are tried
     np.float32: [("scipy_cblas_sgemm64_", True), ("cblas_sgemm64_", True), ("scipy_cblas_sgemm", False), ("cblas_sgemm", False)],
     np.float64: [("scipy_cblas_dgemm64_", True), ("cblas_dgemm64_", True), ("scipy_cblas_dgemm", False), ("cblas_dgemm", False)],
 }
+
+#: below this many weights the ctypes call (~5 µs) costs more than the pass over ``W`` it saves
+FUSED_MIN = 1 << 15
+#: below this many multiply-adds NumPy's OpenBLAS (called with less overhead) is as fast as MKL
+#: (measured: MKL wins from width 128 x batch 256 and width 256 x batch 32 up)
+MATMUL_MIN = 1 << 21
 
 
 def _numpy_blas_paths() -> list[str]:
@@ -27,12 +47,37 @@ def _numpy_blas_paths() -> list[str]:
     return sorted(glob.glob(os.path.join(libs, "libscipy_openblas*.so*"))) + sorted(glob.glob(os.path.join(libs, "libopenblas*.so*")))
 
 
+def _mkl_paths() -> list[str]:
+    return sorted(glob.glob(os.path.join(sys.prefix, "lib", "libmkl_rt.so*")))
+
+
+def choice() -> str:
+    """``$WINIT_BENCH_BLAS`` checked: one of :data:`CHOICES`."""
+    value = (os.environ.get(BLAS_VAR) or "auto").strip().lower()
+    if value not in CHOICES:
+        raise BackendUnavailable(f"${BLAS_VAR}={value!r} is not a BLAS choice; valid: {', '.join(CHOICES)}")
+    return value
+
+
+@lru_cache(maxsize=None)
+def library() -> str:
+    """Which library serves :func:`matmul` and :func:`subtract_product`: ``"mkl"``, ``"openblas"`` or ``"none"``."""
+    if os.environ.get("WINIT_BENCH_NO_FUSED_GEMM"):
+        return "none"
+    want = choice()
+    if want in ("auto", "mkl") and _mkl_paths():
+        return "mkl"
+    if want == "mkl":
+        raise BackendUnavailable(f"${BLAS_VAR}=mkl but MKL is not installed here; pip install 'winit-bench[mkl]' or unset {BLAS_VAR}")
+    return "openblas"
+
+
 @lru_cache(maxsize=None)
 def _gemm(dtype: type):
-    """The CBLAS gemm for ``dtype`` with its argument types set, or None."""
-    if os.environ.get("WINIT_BENCH_NO_FUSED_GEMM"):
-        return None
-    for path in _numpy_blas_paths():
+    """The CBLAS gemm for ``dtype`` of :func:`library`, with its argument types set, or None."""
+    which = library()
+    paths = {"mkl": _mkl_paths, "openblas": _numpy_blas_paths}.get(which, list)()
+    for path in paths:
         try:
             lib = ctypes.CDLL(path)
         except OSError:
@@ -49,8 +94,54 @@ def _gemm(dtype: type):
     return None
 
 
-#: below this many weights the ctypes call (~5 µs) costs more than the pass over ``W`` it saves
-FUSED_MIN = 1 << 15
+def load() -> None:
+    """Load the library now, so that thread limits set afterwards (threadpoolctl) reach it too.
+
+    With MKL serving the engine, NumPy's OpenBLAS (still doing NumPy's own small products, dots and
+    reductions) gets one thread: its idle threads spin for a while after every call, on the cores
+    MKL's threads need (measured: a width-256 step 1.7x slower, 1024 2x, when the two alternate).
+    """
+    if _gemm(np.float32) is not None and library() == "mkl":
+        _set_openblas_threads(1)
+
+
+def _set_openblas_threads(n: int) -> None:
+    for path in _numpy_blas_paths():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads"):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.argtypes, fn.restype = [ctypes.c_int], None
+                fn(n)
+                return
+
+
+def _operand(x: np.ndarray):
+    """``(base, trans)`` with ``x = base`` or ``base.T`` for a C-contiguous ``base``; None for other layouts."""
+    if x.flags.c_contiguous:
+        return x, _NO_TRANS
+    if x.flags.f_contiguous:
+        return x.T, _TRANS
+    return None
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
+    """``out[...] = a @ b`` through MKL when it serves the engine and the product is big enough; False otherwise."""
+    if library() != "mkl" or a.ndim != 2 or b.ndim != 2:
+        return False
+    (m, k), n = a.shape, b.shape[1]
+    dt = out.dtype.type
+    if m * n * k < MATMUL_MIN or dt not in _SYMBOLS or not (a.dtype == b.dtype == out.dtype) or not out.flags.c_contiguous:
+        return False
+    pa, pb, gemm = _operand(a), _operand(b), _gemm(dt)
+    if pa is None or pb is None or gemm is None or b.shape[0] != k or out.shape != (m, n):
+        return False
+    (A, ta), (B, tb) = pa, pb
+    gemm(_ROW_MAJOR, ta, tb, m, n, k, 1.0, A.ctypes.data, A.shape[1], B.ctypes.data, B.shape[1], 0.0, out.ctypes.data, n)
+    return True
 
 
 def subtract_product(w: np.ndarray, delta: np.ndarray, a_prev: np.ndarray) -> bool:
@@ -70,3 +161,9 @@ def subtract_product(w: np.ndarray, delta: np.ndarray, a_prev: np.ndarray) -> bo
     gemm(_ROW_MAJOR, _TRANS, _NO_TRANS, n_out, n_in, batch, -1.0, delta.ctypes.data, n_out,
          a_prev.ctypes.data, n_in, 1.0, w.ctypes.data, n_in)  # fmt: skip
     return True
+
+
+def info() -> dict:
+    """What serves the engine's products, for a backend's ``info()``."""
+    which = library()
+    return {"engine_blas": which, "fused_sgd_gemm": which != "none" and _gemm(np.float32) is not None}

@@ -659,7 +659,9 @@ class NumbaBackend(Backend):
 
     # ---- linear algebra
     def matmul(self, a, b, out):
-        return np.matmul(a, b, out=out)
+        if not cblas.matmul(a, b, out):
+            np.matmul(a, b, out=out)
+        return out
 
     def sum_rows(self, x, out):
         try:
@@ -752,6 +754,7 @@ class NumbaBackend(Backend):
             "threading_layer": _threading_layer(),
             "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
             "parallel_min": self.parallel_min,
+            **cblas.info(),
             **blas_info(),
         }
 
@@ -765,6 +768,7 @@ def _threading_layer() -> str:
 
 
 def load() -> NumbaBackend:
+    cblas.load()
     backend = NumbaBackend()
     backend.warmup()
     return backend

@@ -70,6 +70,11 @@ class NumpyBackend(Backend):
     name = "numpy"
     xp = np
 
+    def matmul(self, a, b, out):
+        if not cblas.matmul(a, b, out):
+            np.matmul(a, b, out=out)
+        return out
+
     def bias_act(self, z, b, act, out):
         np.add(z, b, out=z)
         if act.name == "leaky_relu" and out is z:
@@ -100,7 +105,7 @@ class NumpyBackend(Backend):
         return w
 
     def info(self) -> dict:
-        return {"backend": self.name, "numpy": np.__version__, "fused_sgd_gemm": cblas._gemm(np.float32) is not None, **blas_info()}
+        return {"backend": self.name, "numpy": np.__version__, **cblas.info(), **blas_info()}
 
 
 def blas_info() -> dict:
@@ -120,4 +125,5 @@ def blas_info() -> dict:
 
 
 def load() -> NumpyBackend:
+    cblas.load()
     return NumpyBackend()
