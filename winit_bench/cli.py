@@ -83,8 +83,10 @@ def _cmd_perf(args) -> None:
     import datetime
     import os
 
-    from . import perf
     from pathlib import Path
+
+    from . import perf
+    from .backends import cblas
 
     from .study import atomic_write_text
 
@@ -98,6 +100,7 @@ def _cmd_perf(args) -> None:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(f"\nmemory (depth 10, width 1024, batch 256, {names[0]}): added {mem['added_bytes'] / 2**20:.1f} MiB, "
           f"algorithm needs {mem['minimum_bytes'] / 2**20:.1f} MiB, ratio {mem['ratio']:.2f}")
+    print(f"engine products: {cblas.library()} (${cblas.BLAS_VAR}={cblas.choice()}); torch, naive NumPy: their own BLAS")
     print(f"targets: {perf.TARGETS}")
     out = Path(args.out or os.path.join("results", f"perf-{datetime.datetime.now():%Y%m%d-%H%M%S}.csv"))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -193,6 +193,11 @@ def measure(case: Case, backends: list[str], *, torch_seconds: float | None = No
             row[f"{b}_vs_torch"] = t[f"engine_{b}"] / t["torch"]
     if "numba" in backends and "numpy" in backends:
         row["numba_speedup"] = t["engine_numpy"] / t["engine_numba"]
+        # the same on the part a backend controls: the step minus the products both share
+        floor = t["gemm_floor"]
+        own = t["engine_numba"] - floor  # <= 0 where the fused update makes the step cheaper than the floor
+        row["numba_speedup_beyond_gemm"] = (t["engine_numpy"] - floor) / own if own > 0 else float("nan")
+        row["numba_speedup_bound"] = t["engine_numpy"] / floor  # were numba's own work free
     return row
 
 
