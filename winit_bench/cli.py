@@ -87,7 +87,6 @@ def _cmd_perf(args) -> None:
 
     from . import perf
     from .backends import cblas
-
     from .study import atomic_write_text
 
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
