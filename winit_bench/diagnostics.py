@@ -29,8 +29,8 @@ the weights, but the output error ``out - Y`` is not: see :mod:`winit_bench.comp
 **Cost.** One ``net.capture(X, Y, reuse=True, visit=...)``: no copies, and each array's
 statistics are taken the moment the pass finishes it, while it is still in cache. Means come from
 row sums (a BLAS gemv), which also give the gradient's mean without reading it
-(``Σ δᵀa = Σ_batch (Σ_units δ)(Σ_units a)``). The structure columns of all layers of one width run
-as one batch after the pass. On a 50 x 512 network, batch 256, float32, 2 cores, the whole table
+(``Σ δᵀa = Σ_batch (Σ_units δ)(Σ_units a)``). The distinct-unit search of all layers of one width
+runs as one batch after the pass, as do the eigensolves of the effective ranks. On a 50 x 512 network, batch 256, float32, 2 cores, the whole table
 costs about 1.35-1.4 ``train_step`` (asv ``bench_throughput.StatsCost``).
 """
 
@@ -187,7 +187,8 @@ class _LayerStats:
         elif kind == "grad_b":
             v.update(zip(("q_grad_b", "var_grad_b"), self._moments(x, self.sums_d[l].sum())[1:]))
         if self.structure and (kind == "a" or (kind == "z" and not hidden)):
-            self.samples.setdefault(x.shape[1], []).append((l, x[: max(self.distinct_rows, self.rank_rows, 1)]))
+            gram = _gram(xp, x[: max(1, self.rank_rows)])  # one matrix: NumPy runs syrk, half a batched gemm
+            self.samples.setdefault(x.shape[1], []).append((l, x[: max(1, self.distinct_rows)], gram))
 
     def table(self) -> np.ndarray:
         """The ``(depth, len(_FIELDS))`` float64 host table; one transfer from the device."""
@@ -198,10 +199,14 @@ class _LayerStats:
             table = xp.stack([xp.stack([xp.asarray(v[name], dtype=xp.float64) for name in _FIELDS]) for v in self.rows])
         col = _FIELDS.index("distinct_units")
         for items in self.samples.values():  # the structure of all layers of one width at once
-            idx = xp.asarray([l for l, _ in items])
-            A = xp.stack([x for _, x in items])
-            table[idx, col] = _distinct_units_xp(xp, A[:, : max(1, self.distinct_rows)], self.distinct_tol)
-            table[idx, col + 1] = _effective_ranks_xp(xp, _gram(xp, A[:, : max(1, self.rank_rows)]))
+            idx = xp.asarray([l for l, _, _ in items])
+            table[idx, col] = _distinct_units_xp(xp, xp.stack([x for _, x, _ in items]), self.distinct_tol)
+        grams: dict[tuple, list] = {}
+        for items in self.samples.values():
+            for l, _, g in items:
+                grams.setdefault(g.shape, []).append((l, g))
+        for items in grams.values():
+            table[xp.asarray([l for l, _ in items]), col + 1] = _effective_ranks_xp(xp, xp.stack([g for _, g in items]))
         return np.asarray(self.net.backend.to_host(table), dtype=np.float64)
 
     def _row_sums(self, x):
