@@ -234,3 +234,55 @@ def test_info_and_threading(nb):
 
     assert info["backend"] == "numba" and info["numba"] == numba.__version__ and info["numpy"] == np.__version__
     assert info["threading_layer"] and info["numba_num_threads"] >= 1 and info["blas"]
+
+
+@pytest.mark.parametrize("library", ["openblas", "mkl"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled_gemm_equals_numpy_in_the_engines_layouts(library, dtype, monkeypatch):
+    """The CBLAS call from compiled code (numba_blas) for a @ W.T, δ.T @ a, δ @ W and W -= δ.T @ a."""
+    from winit_bench.backends import cblas, numba_blas
+
+    if library == "mkl" and not cblas._mkl_paths():
+        pytest.skip("the mkl extra is not installed")
+    monkeypatch.setenv(cblas.BLAS_VAR, library)
+    cblas.library.cache_clear()
+    cblas._gemm.cache_clear()
+    try:
+        address, int_like = numba_blas.library_gemms()[np.dtype(dtype).type]
+    finally:
+        cblas.library.cache_clear()
+        cblas._gemm.cache_clear()
+    rng = np.random.default_rng(5)
+    a, w, d = (rng.standard_normal(s).astype(dtype) for s in ((9, 14), (11, 14), (9, 11)))
+    ref = {k: v.astype(np.float64) for k, v in dict(a=a, w=w, d=d).items()}
+    tol = TOL[dtype] * 10
+    z = np.empty((9, 11), dtype)
+    assert numba_blas.gemm(address, int_like, a, w.T, z, 1.0, 0.0)
+    np.testing.assert_allclose(z, ref["a"] @ ref["w"].T, rtol=tol, atol=tol)
+    gw = np.empty((11, 14), dtype)
+    assert numba_blas.gemm(address, int_like, d.T, a, gw, 1.0, 0.0)
+    np.testing.assert_allclose(gw, ref["d"].T @ ref["a"], rtol=tol, atol=tol)
+    g = np.empty((9, 14), dtype)
+    assert numba_blas.gemm(address, int_like, d, w, g, 1.0, 0.0)
+    np.testing.assert_allclose(g, ref["d"] @ ref["w"], rtol=tol, atol=tol)
+    assert numba_blas.gemm(address, int_like, d.T, a, w, -1.0, 1.0)  # the fused SGD update, in place
+    np.testing.assert_allclose(w, ref["w"] - ref["d"].T @ ref["a"], rtol=tol, atol=tol)
+    before = z.copy()  # shapes that do not chain: declined, the output left alone
+    assert not numba_blas.gemm(address, int_like, a, w, z, 1.0, 0.0)
+    assert np.array_equal(z, before)
+
+
+def test_numba_backend_products_fall_back_to_numpy(nb):
+    """Layouts the compiled call was not built for (a strided view) still give the right product."""
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((20, 16)).astype("float32")
+    w = rng.standard_normal((8, 16)).astype("float32")
+    out = np.empty((10, 8), "float32")
+    nb.matmul(a[::2, :], w.T, out)  # a non-contiguous row view: an 'A'-layout array
+    np.testing.assert_allclose(out, a[::2] @ w.T, rtol=1e-5, atol=1e-5)
+    out = np.empty((20, 4), "float32")
+    nb.matmul(a, w[::2].T, out)
+    np.testing.assert_allclose(out, a @ w[::2].T, rtol=1e-5, atol=1e-5)
+    out = np.empty((20, 8), "float32")
+    nb.matmul(a[:, ::2], w[:, :8].T, out)  # every other column: no leading dimension describes it
+    np.testing.assert_allclose(out, a[:, ::2] @ w[:, :8].T, rtol=1e-5, atol=1e-5)

@@ -100,6 +100,9 @@ def _cmd_perf(args) -> None:
     print(f"\nmemory (depth 10, width 1024, batch 256, {names[0]}): added {mem['added_bytes'] / 2**20:.1f} MiB, "
           f"algorithm needs {mem['minimum_bytes'] / 2**20:.1f} MiB, ratio {mem['ratio']:.2f}")
     print(f"engine products: {cblas.library()} (${cblas.BLAS_VAR}={cblas.choice()}); torch, naive NumPy: their own BLAS")
+    if "torch_ms" in table and (table.torch_ms > perf.TORCH_SLOW * table.gemm_floor_ms)[table.width >= 1024].any():
+        print(f"warning: PyTorch took over {perf.TORCH_SLOW}x this machine's GEMM floor at width 1024 (about 1.2x when "
+              "it runs normally): its child process was disturbed; measure again before comparing with it")
     print(f"targets: {perf.TARGETS}")
     out = Path(args.out or os.path.join("results", f"perf-{datetime.datetime.now():%Y%m%d-%H%M%S}.csv"))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -201,6 +201,11 @@ def measure(case: Case, backends: list[str], *, torch_seconds: float | None = No
     return row
 
 
+#: PyTorch slower than this multiple of the GEMM floor at width 1024 was disturbed (seen in about one
+#: run in three with MKL serving the engine, never with OpenBLAS; its cause was not found)
+TORCH_SLOW = 1.6
+
+
 def torch_times(cases: list[Case], rounds: int = 15) -> list[float]:
     """Seconds per PyTorch step for each case, timed in a child process with the same thread count.
 

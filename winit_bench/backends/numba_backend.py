@@ -1,4 +1,8 @@
-"""The Numba backend: NumPy's BLAS for the matrix products, fused JIT kernels for everything else.
+"""The Numba backend: BLAS called from compiled code for the products, fused JIT kernels for the rest.
+
+The matrix products go to the engine's CBLAS ``?gemm`` (MKL or NumPy's OpenBLAS, as
+:mod:`~winit_bench.backends.cblas` chose) from a jitted function (:mod:`.numba_blas`): no Python
+around each call, and the SGD update ``W -= δᵀ a`` is one ``gemm`` with ``beta = 1`` at every size.
 
 Each element-wise step of a training step is one pass over memory instead of NumPy's two to five
 ufunc calls: ``z += b; a = f(z)`` (:meth:`NumbaBackend.bias_act`), ``g *= f'(a or z)``
@@ -46,7 +50,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from ..activations import GELU_C, GELU_K, LECUN_TANH_SCALE, SELU_ALPHA, SELU_SCALE
-from . import cblas
+from . import cblas, numba_blas
 from .base import Backend
 from .numpy_backend import blas_info
 
@@ -623,6 +627,7 @@ class NumbaBackend(Backend):
         self.parallel_min = int(parallel_min)
         self._lock = threading.Lock()  # the workqueue layer must not run two parallel kernels at once
         self._warm: set = set()  # (dtype, parallel) pairs compiled for
+        self._gemms = numba_blas.library_gemms()  # dtype -> (address, int_like) of the engine's CBLAS gemm
 
     # ---- compilation
     def warmup(self, dtypes=("float32", "float64")) -> None:
@@ -633,11 +638,17 @@ class NumbaBackend(Backend):
         todo = [np.dtype(d) for d in dtypes if (np.dtype(d), parallel) not in self._warm]
         if not todo:
             return
-        kernels = _SERIAL + (_PARALLEL if parallel else ())
+        kernels = _SERIAL + (_PARALLEL if parallel else ()) + (numba_blas.gemm,)
         for k in kernels:
             k.disable_compile(False)
         for dt in todo:
             z = np.linspace(-2, 2, 12, dtype=dt).reshape(3, 4)
+            lib = self._gemms.get(dt.type)
+            if lib is not None:  # the engine's three layouts: a @ W.T, δ.T @ a (and W -= δ.T @ a), δ @ W
+                w, d = np.ones((4, 4), dt), np.ones((3, 4), dt)
+                numba_blas.gemm(*lib, z, w.T, np.empty((3, 4), dt), 1.0, 0.0)
+                numba_blas.gemm(*lib, d.T, z, w, -1.0, 1.0)
+                numba_blas.gemm(*lib, d, w, np.empty((3, 4), dt), 1.0, 0.0)
             b, out, g = np.ones(4, dt), np.empty_like(z), np.ones_like(z)
             _bias_act(z, b, out, TANH, 0.0)
             _bias_act_inplace(z, b, TANH, 0.0)
@@ -659,9 +670,17 @@ class NumbaBackend(Backend):
 
     # ---- linear algebra
     def matmul(self, a, b, out):
-        if not cblas.matmul(a, b, out):
+        if not self._gemm(a, b, out, 1.0, 0.0):
             np.matmul(a, b, out=out)
         return out
+
+    def _gemm(self, a, b, c, alpha: float, beta: float) -> bool:
+        """``c = alpha a @ b + beta c`` through the compiled CBLAS call; False where it cannot run."""
+        lib = self._gemms.get(c.dtype.type)
+        try:
+            return lib is not None and numba_blas.gemm(*lib, a, b, c, alpha, beta)
+        except TypeError:  # a dtype or layout the call was not compiled for
+            return False
 
     def sum_rows(self, x, out):
         try:
@@ -714,7 +733,7 @@ class NumbaBackend(Backend):
         return g
 
     def update_weights(self, w, delta, a_prev, grad_out):
-        if not cblas.subtract_product(w, delta, a_prev):
+        if not self._gemm(delta.T, a_prev, w, -1.0, 1.0):
             super().update_weights(w, delta, a_prev, grad_out)
         return w
 
