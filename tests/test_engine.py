@@ -126,6 +126,12 @@ def test_capture_visits_every_final_array_once_in_order(backend_name, activation
     final = {"input": [cap.x], "w": [w for w, _ in net.params()], "z": cap.z, "a": cap.a, "delta": cap.delta, "grad_w": cap.grad_w, "grad_b": cap.grad_b}
     for kind, l, x in seen:  # what the visitor saw is what the pass ends with: nothing changes after its visit
         assert np.array_equal(x, net.backend.to_host(final[kind][l])), (kind, l)
+    # keep=False: the weight gradients pass through one scratch array, seen only by the visitor
+    lean = []
+    cap = net.capture(X, Y, reuse=True, keep=False, visit=lambda kind, l, x: lean.append((kind, l, np.array(net.backend.to_host(x)))))
+    assert cap.grad_w == [] and [(k, l) for k, l, _ in lean] == order
+    for (kind, l, x), (_, _, y) in zip(lean, seen):
+        assert np.array_equal(x, y), (kind, l)
 
 
 @pytest.mark.parametrize(

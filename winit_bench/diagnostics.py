@@ -26,8 +26,9 @@ spawn_key=TARGET_SPAWN_KEY)``, a stream that no weight or bias of the net uses. 
 and batch size therefore always give the same backward statistics. (Such a target is independent of
 the weights, but the output error ``out - Y`` is not: see :mod:`winit_bench.compare`.)
 
-**Cost.** One ``net.capture(X, Y, reuse=True, visit=...)``: no copies, and each array's
-statistics are taken the moment the pass finishes it, while it is still in cache. Means come from
+**Cost.** One ``net.capture(X, Y, reuse=True, visit=..., keep=False)``: no copies, the weight
+gradients in one scratch array, and each array's statistics taken the moment the pass finishes it,
+while it is still in cache. Means come from
 row sums (a BLAS gemv), which also give the gradient's mean without reading it
 (``Σ δᵀa = Σ_batch (Σ_units δ)(Σ_units a)``). The distinct-unit search of all layers of one width
 runs as one batch after the pass, as do the eigensolves of the effective ranks. On a 50 x 512
@@ -131,7 +132,7 @@ def layer_stats(
     if not given:
         Y = default_target(net, batch)
     stats = _LayerStats(net, structure, rank_rows, distinct_rows, distinct_tol)
-    cap = net.capture(X, Y, reuse=True, visit=stats.visit)
+    cap = net.capture(X, Y, reuse=True, visit=stats.visit, keep=False)
     host = stats.table()
     depth = net.depth
     columns = {

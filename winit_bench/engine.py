@@ -67,6 +67,7 @@ class _Buffers:
         flat = [be.empty(widest, dt) for _ in range(3)]
         self.delta = [[f[: batch * n].reshape(batch, n) for n in sizes[1:]] for f in flat[:2]]
         self.tmp = [flat[2][: batch * n].reshape(batch, n) for n in sizes[1:]]
+        self.grad_scratch = None  # capture(keep=False): every weight gradient in one array
 
 
 class MLP:
@@ -176,14 +177,16 @@ class MLP:
         host = self.backend.to_host
         return cap.loss, [(np.array(host(gw)), np.array(host(gb))) for gw, gb in zip(cap.grad_w, cap.grad_b)]
 
-    def capture(self, X, Y, *, reuse: bool = False, visit: Callable[[str, int, Any], None] | None = None) -> Capture:
+    def capture(self, X, Y, *, reuse: bool = False, visit: Callable[[str, int, Any], None] | None = None, keep: bool = True) -> Capture:
         """One forward/backward pass keeping per layer ``z``, ``a``, ``δ`` and the gradients (no update).
 
         With ``reuse=True`` the arrays are views of buffers cached per batch size: no allocation and
         no copies, but valid only until the next pass of this network. ``visit(kind, layer, array)``,
         if given, sees every array the moment it is final, while it is still in cache: ``"input"``
         (layer 0), then per layer ``"w"``, ``"z"``, ``"a"`` (hidden layers only), and backwards
-        ``"delta"``, ``"grad_w"``, ``"grad_b"``.
+        ``"delta"``, ``"grad_w"``, ``"grad_b"``. With ``keep=False`` every weight gradient is written
+        into one shared scratch array that stays in cache and lives only during its visit;
+        ``cap.grad_w`` is then empty.
         """
         X, Y = self._check_xy(X, Y)
         batch = X.shape[0]
@@ -197,11 +200,14 @@ class MLP:
             if reuse:
                 self._capture_buffers[batch] = buf
         visit = visit or _ignore
+        if not keep and buf.grad_scratch is None:
+            buf.grad_scratch = _shared_scratch(self.backend, self.dtype, [w.shape for w in self._w])
+        grad_w = self._grad_w if keep else buf.grad_scratch
         out = self._forward(X, buf, visit)
         cap = Capture(loss=self._loss(out, X, Y, buf, scale=1.0), x=X)
-        self._backward(X, buf, update=False, visit=visit)
+        self._backward(X, buf, update=False, visit=visit, grad_w=grad_w)
         cap.z, cap.a, cap.delta = list(buf.z), list(buf.a), list(buf.delta[0])
-        cap.grad_w, cap.grad_b = list(self._grad_w), list(self._grad_b)
+        cap.grad_w, cap.grad_b = list(self._grad_w) if keep else [], list(self._grad_b)
         if not reuse:
             cap.grad_w, cap.grad_b = [g.copy() for g in cap.grad_w], [g.copy() for g in cap.grad_b]
         return cap
@@ -238,16 +244,17 @@ class MLP:
             self._non_finite(X, "the loss")
         return loss
 
-    def _backward(self, X, buf: _Buffers, update: bool, visit=_ignore) -> None:
+    def _backward(self, X, buf: _Buffers, update: bool, visit=_ignore, grad_w=None) -> None:
         be, act = self.backend, self.activation
+        grad_w = grad_w or self._grad_w
         z_for_grad = None if act.from_output else buf.z
         for l in reversed(range(self.depth)):
             delta = buf.delta[l % 2][l]
             a_prev = X if l == 0 else buf.a[l - 1]
             visit("delta", l, delta)
             if not update:
-                be.matmul(delta.T, a_prev, out=self._grad_w[l])
-                visit("grad_w", l, self._grad_w[l])
+                be.matmul(delta.T, a_prev, out=grad_w[l])
+                visit("grad_w", l, grad_w[l])
             be.sum_rows(delta, out=self._grad_b[l])
             visit("grad_b", l, self._grad_b[l])
             if l > 0:
@@ -255,7 +262,7 @@ class MLP:
                 be.matmul(delta, self._w[l], out=g)  # with W[l] before its update
                 be.act_grad(g, None if z_for_grad is None else z_for_grad[l - 1], buf.a[l - 1], act, buf.tmp[l - 1])
             if update:  # δ arrives scaled by the learning rate
-                be.update_weights(self._w[l], delta, a_prev, self._grad_w[l])
+                be.update_weights(self._w[l], delta, a_prev, grad_w[l])
                 be.sgd(self._b[l], self._grad_b[l], 1.0)
 
     # ------------------------------------------------------------------ input checks
@@ -318,6 +325,12 @@ class MLP:
     def __repr__(self) -> str:
         return (f"MLP(sizes={self.sizes}, activation={self.activation}, initializer={self.initializer!r}, "
                 f"output={self.output!r}, dtype={self.dtype.name!r}, backend={self.backend.name!r})")  # fmt: skip
+
+
+def _shared_scratch(backend, dtype, shapes) -> list:
+    """Views of one array, one per shape: buffers that are never needed at the same time."""
+    flat = backend.empty(max(math.prod(s) for s in shapes), dtype)
+    return [flat[: math.prod(s)].reshape(s) for s in shapes]
 
 
 def _check_sizes(sizes) -> list[int]:
