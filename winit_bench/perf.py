@@ -201,8 +201,10 @@ def measure(case: Case, backends: list[str], *, torch_seconds: float | None = No
     return row
 
 
-#: PyTorch slower than this multiple of the GEMM floor at width 1024 was disturbed (seen in about one
-#: run in three with MKL serving the engine, never with OpenBLAS; its cause was not found)
+#: PyTorch slower than this multiple of the GEMM floor at width 1024 was disturbed: a child process
+#: ran at half speed in about one run in three with MKL serving the parent's engine, never with
+#: OpenBLAS (the parent uses no CPU meanwhile; the cause was not found). perf_table keeps the faster
+#: of two children per case.
 TORCH_SLOW = 1.6
 
 
@@ -285,7 +287,10 @@ def perf_table(backends: list[str], grid=None, *, rounds: int = 15, progress=Non
     import pandas as pd
 
     grid = list(grid or TARGET_GRID)
-    torch_s = torch_times(grid, rounds) if importlib.util.find_spec("torch") else [None] * len(grid)
+    if importlib.util.find_spec("torch"):  # two children, the faster of each: a disturbed child only ever runs slow
+        torch_s = [min(pair) for pair in zip(torch_times(grid, rounds), torch_times(grid, rounds))]
+    else:
+        torch_s = [None] * len(grid)
     rows = []
     for case, ts in zip(grid, torch_s):
         rows.append(measure(case, backends, torch_seconds=ts, rounds=rounds))
