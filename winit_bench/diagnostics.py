@@ -32,7 +32,7 @@ while it is still in cache. Means come from
 row sums (a BLAS gemv), which also give the gradient's mean without reading it
 (``Σ δᵀa = Σ_batch (Σ_units δ)(Σ_units a)``). The distinct-unit search of all layers of one width
 runs as one batch after the pass, as do the eigensolves of the effective ranks. On a 50 x 512
-network, batch 256, float32, 2 cores, the whole table costs about 1.35-1.45 ``train_step`` (asv
+network, batch 256, float32, 2 cores, the whole table costs about 1.3-1.4 ``train_step`` (asv
 ``bench_throughput.StatsCost``; docs/performance.md).
 """
 
