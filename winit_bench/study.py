@@ -712,8 +712,9 @@ def _run(spec: Spec, run_dir: Path, meta: dict, executor, *, progress: bool) -> 
     from .progress import Progress
 
     spec_path = run_dir / SPEC_NAME
+    backend = get_backend(spec.backend)  # loads its BLAS first, so that the thread limit reaches it
     limiter = _blas_threads(spec.threads)
-    meta["backend_info"] = {k: str(v) for k, v in get_backend(spec.backend).info().items()}
+    meta["backend_info"] = {k: str(v) for k, v in backend.info().items()}
     session = dict(started=_now(), wall_s=None, ran=0, skipped=0, **executor.describe())
     meta.setdefault("sessions", []).append(session)
     atomic_write_text(spec_path, json.dumps(meta, indent=1))
