@@ -5,8 +5,9 @@ Two things ``np.matmul`` cannot do:
 - **accumulate**: an SGD step would write ``dW`` and then pass over ``W`` again (at width 1024 a
   tenth of the step); ``gemm`` with ``beta = 1`` does ``W -= δᵀ a`` at once (:func:`subtract_product`);
 - **use another BLAS**: on this class of machine MKL's ``sgemm`` is 1.3-1.5x faster than OpenBLAS's
-  at widths 256-512 (and what PyTorch links). :func:`matmul` sends the products big enough to pay
-  for a ctypes call there.
+  at width 256 (and MKL is what PyTorch links). :func:`matmul` sends the products big enough to pay
+  for a ctypes call there. The numba backend calls the same ``gemm`` from compiled code
+  (:mod:`.numba_blas`), for every size.
 
 Which library (``$WINIT_BENCH_BLAS``): ``auto`` (the default) takes MKL when the ``mkl`` extra is
 installed (``libmkl_rt`` next to this Python), else NumPy's own OpenBLAS; ``mkl`` insists on MKL;
