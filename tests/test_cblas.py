@@ -16,12 +16,10 @@ def use(monkeypatch):
 
     def switch(name: str) -> None:
         monkeypatch.setenv(cblas.BLAS_VAR, name)
-        cblas.library.cache_clear()
-        cblas._gemm.cache_clear()
+        cblas.reset()
 
     yield switch
-    cblas.library.cache_clear()
-    cblas._gemm.cache_clear()
+    cblas.reset()
 
 
 @pytest.mark.parametrize("library", LIBRARIES)

@@ -245,31 +245,37 @@ def test_compiled_gemm_equals_numpy_in_the_engines_layouts(library, dtype, monke
     if library == "mkl" and not cblas._mkl_paths():
         pytest.skip("the mkl extra is not installed")
     monkeypatch.setenv(cblas.BLAS_VAR, library)
-    cblas.library.cache_clear()
-    cblas._gemm.cache_clear()
+    cblas.reset()
     try:
-        address, int_like = numba_blas.library_gemms()[np.dtype(dtype).type]
+        lib = numba_blas.library_gemms()[np.dtype(dtype).type]
     finally:
-        cblas.library.cache_clear()
-        cblas._gemm.cache_clear()
+        cblas.reset()
     rng = np.random.default_rng(5)
     a, w, d = (rng.standard_normal(s).astype(dtype) for s in ((9, 14), (11, 14), (9, 11)))
     ref = {k: v.astype(np.float64) for k, v in dict(a=a, w=w, d=d).items()}
     tol = TOL[dtype] * 10
     z = np.empty((9, 11), dtype)
-    assert numba_blas.gemm(address, int_like, a, w.T, z, 1.0, 0.0)
+    assert numba_blas.gemm(lib, a, w.T, z, 1.0, 0.0)
     np.testing.assert_allclose(z, ref["a"] @ ref["w"].T, rtol=tol, atol=tol)
     gw = np.empty((11, 14), dtype)
-    assert numba_blas.gemm(address, int_like, d.T, a, gw, 1.0, 0.0)
+    assert numba_blas.gemm(lib, d.T, a, gw, 1.0, 0.0)
     np.testing.assert_allclose(gw, ref["d"].T @ ref["a"], rtol=tol, atol=tol)
     g = np.empty((9, 14), dtype)
-    assert numba_blas.gemm(address, int_like, d, w, g, 1.0, 0.0)
+    assert numba_blas.gemm(lib, d, w, g, 1.0, 0.0)
     np.testing.assert_allclose(g, ref["d"] @ ref["w"], rtol=tol, atol=tol)
-    assert numba_blas.gemm(address, int_like, d.T, a, w, -1.0, 1.0)  # the fused SGD update, in place
+    assert numba_blas.gemm(lib, d.T, a, w, -1.0, 1.0)  # the fused SGD update, in place
     np.testing.assert_allclose(w, ref["w"] - ref["d"].T @ ref["a"], rtol=tol, atol=tol)
     before = z.copy()  # shapes that do not chain: declined, the output left alone
-    assert not numba_blas.gemm(address, int_like, a, w, z, 1.0, 0.0)
+    assert not numba_blas.gemm(lib, a, w, z, 1.0, 0.0)
     assert np.array_equal(z, before)
+    # these small products ran on one thread; the library's own setting is back where it was
+    if lib[2]:
+        from threadpoolctl import threadpool_info
+
+        api = "mkl" if library == "mkl" else "openblas"
+        threads = [p["num_threads"] for p in threadpool_info() if p["internal_api"] == api]
+        assert numba_blas.gemm(lib, a, w.T, z, 1.0, 0.0)
+        assert [p["num_threads"] for p in threadpool_info() if p["internal_api"] == api] == threads
 
 
 def test_numba_backend_products_fall_back_to_numpy(nb):

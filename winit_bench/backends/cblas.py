@@ -74,25 +74,39 @@ def library() -> str:
 
 
 @lru_cache(maxsize=None)
-def _gemm(dtype: type):
-    """The CBLAS gemm for ``dtype`` of :func:`library`, with its argument types set, or None."""
-    which = library()
-    paths = {"mkl": _mkl_paths, "openblas": _numpy_blas_paths}.get(which, list)()
+def handle():
+    """The library of :func:`library`, loaded (a ``ctypes.CDLL``), or None."""
+    paths = {"mkl": _mkl_paths, "openblas": _numpy_blas_paths}.get(library(), list)()
     for path in paths:
         try:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        for name, ilp64 in _SYMBOLS[dtype]:
-            fn = getattr(lib, name, None)
-            if fn is None:
-                continue
-            i, real = (ctypes.c_int64 if ilp64 else ctypes.c_int), (ctypes.c_float if dtype is np.float32 else ctypes.c_double)
-            e, p = ctypes.c_int, ctypes.c_void_p
-            fn.argtypes = [e, e, e, i, i, i, real, p, i, p, i, real, p, i]
-            fn.restype = None
-            return fn
+        if any(getattr(lib, name, None) is not None for name, _ in _SYMBOLS[np.float32]):
+            return lib
     return None
+
+
+@lru_cache(maxsize=None)
+def _gemm(dtype: type):
+    """The CBLAS gemm for ``dtype`` of :func:`library`, with its argument types set, or None."""
+    lib = handle()
+    for name, ilp64 in _SYMBOLS[dtype] if lib is not None else ():
+        fn = getattr(lib, name, None)
+        if fn is None:
+            continue
+        i, real = (ctypes.c_int64 if ilp64 else ctypes.c_int), (ctypes.c_float if dtype is np.float32 else ctypes.c_double)
+        e, p = ctypes.c_int, ctypes.c_void_p
+        fn.argtypes = [e, e, e, i, i, i, real, p, i, p, i, real, p, i]
+        fn.restype = None
+        return fn
+    return None
+
+
+def reset() -> None:
+    """Forget the library chosen (after a change of ``$WINIT_BENCH_BLAS``); the next call chooses again."""
+    for cached in (library, handle, _gemm):
+        cached.cache_clear()
 
 
 def load() -> None:

@@ -627,7 +627,7 @@ class NumbaBackend(Backend):
         self.parallel_min = int(parallel_min)
         self._lock = threading.Lock()  # the workqueue layer must not run two parallel kernels at once
         self._warm: set = set()  # (dtype, parallel) pairs compiled for
-        self._gemms = numba_blas.library_gemms()  # dtype -> (address, int_like) of the engine's CBLAS gemm
+        self._gemms = numba_blas.library_gemms()  # dtype -> the engine's CBLAS gemm, for numba_blas.gemm
 
     # ---- compilation
     def warmup(self, dtypes=("float32", "float64")) -> None:
@@ -646,9 +646,9 @@ class NumbaBackend(Backend):
             lib = self._gemms.get(dt.type)
             if lib is not None:  # the engine's three layouts: a @ W.T, δ.T @ a (and W -= δ.T @ a), δ @ W
                 w, d = np.ones((4, 4), dt), np.ones((3, 4), dt)
-                numba_blas.gemm(*lib, z, w.T, np.empty((3, 4), dt), 1.0, 0.0)
-                numba_blas.gemm(*lib, d.T, z, w, -1.0, 1.0)
-                numba_blas.gemm(*lib, d, w, np.empty((3, 4), dt), 1.0, 0.0)
+                numba_blas.gemm(lib, z, w.T, np.empty((3, 4), dt), 1.0, 0.0)
+                numba_blas.gemm(lib, d.T, z, w, -1.0, 1.0)
+                numba_blas.gemm(lib, d, w, np.empty((3, 4), dt), 1.0, 0.0)
             b, out, g = np.ones(4, dt), np.empty_like(z), np.ones_like(z)
             _bias_act(z, b, out, TANH, 0.0)
             _bias_act_inplace(z, b, TANH, 0.0)
@@ -678,7 +678,7 @@ class NumbaBackend(Backend):
         """``c = alpha a @ b + beta c`` through the compiled CBLAS call; False where it cannot run."""
         lib = self._gemms.get(c.dtype.type)
         try:
-            return lib is not None and numba_blas.gemm(*lib, a, b, c, alpha, beta)
+            return lib is not None and numba_blas.gemm(lib, a, b, c, alpha, beta)
         except TypeError:  # a dtype or layout the call was not compiled for
             return False
 

@@ -6,9 +6,15 @@ update. Called from a jitted function the same ``gemm`` (MKL or NumPy's OpenBLAS
 :mod:`~winit_bench.backends.cblas` chose) costs well under a microsecond more than its arithmetic,
 for every size, and ``W -= δᵀ a`` is always one call with ``beta = 1``.
 
-The library's address is an argument, not a constant baked into the code, so :func:`gemm` caches
-on disk like the other kernels; ``int_like`` (``np.int32(0)`` or ``np.int64(0)``) gives the width of
-the library's integers (LP64 MKL, ILP64 OpenBLAS).
+Products under :data:`SMALL` multiply-adds run on one thread (the library's thread-local setting,
+set and restored around the call): waking the second thread costs more than it saves there
+(measured at width 128, batch 32: 33 µs for a layer's three products on one thread, 44 on two;
+from width 64, batch 256 up two threads win).
+
+The library's addresses are arguments, not constants baked into the code, so :func:`gemm` caches
+on disk like the other kernels. ``lib = (gemm address, int_like, thread setter address)``:
+``int_like`` (``np.int32(0)`` or ``np.int64(0)``) gives the width of the library's integers (LP64
+MKL, ILP64 OpenBLAS); the setter is ``int f(int)`` returning the previous setting, or 0 for none.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from numba.extending import intrinsic
 from . import cblas
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+#: products with fewer multiply-adds than this run on one thread
+SMALL = 1 << 20
+_THREAD_SETTERS = ("MKL_Set_Num_Threads_Local", "openblas_set_num_threads_local")  # by value (MKL's lowercase names are its Fortran, by-pointer interface)
 
 
 @intrinsic
@@ -58,6 +67,20 @@ def _call_gemm(typingctx, address, int_like, trans_a, trans_b, m, n, k, alpha, a
     return sig, codegen
 
 
+@intrinsic
+def _call_int(typingctx, address, value):
+    """``int f(int value)`` at ``address``."""
+    sig = types.int32(address, value)
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        fn = builder.inttoptr(args[0], ir.FunctionType(i32, [i32]).as_pointer())
+        arg = builder.trunc(args[1], i32) if args[1].type.width > 32 else builder.sext(args[1], i32) if args[1].type.width < 32 else args[1]
+        return builder.call(fn, [arg])
+
+    return sig, codegen
+
+
 @njit(cache=True)
 def _layout(x):
     """``(trans, leading dimension)`` of a C-contiguous matrix or its transpose; ``(0, 0)`` for anything else."""
@@ -70,8 +93,9 @@ def _layout(x):
 
 
 @njit(cache=True)
-def gemm(address, int_like, a, b, c, alpha, beta):
-    """``c = alpha a @ b + beta c``; False (nothing done) when a layout does not fit."""
+def gemm(lib, a, b, c, alpha, beta):
+    """``c = alpha a @ b + beta c`` through ``lib``; False (nothing done) when a layout does not fit."""
+    address, int_like, set_threads = lib
     m, k = a.shape
     n = b.shape[1]
     if b.shape[0] != k or c.shape[0] != m or c.shape[1] != n:
@@ -81,16 +105,30 @@ def gemm(address, int_like, a, b, c, alpha, beta):
     tc, ldc = _layout(c)
     if ta == 0 or tb == 0 or tc != _NO_TRANS or m == 0 or n == 0:
         return False
+    one_thread = set_threads != 0 and m * n * k < SMALL
+    before = _call_int(set_threads, 1) if one_thread else 0
     _call_gemm(address, int_like, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    if one_thread:
+        _call_int(set_threads, before)
     return True
 
 
 def library_gemms() -> dict:
-    """``{np.float32: (address, int_like), np.float64: ...}`` of the engine's CBLAS; empty when it has none."""
+    """``{np.float32: lib, np.float64: lib}`` for :func:`gemm`, from the engine's CBLAS; empty when it has none."""
     found = {}
     for dt in (np.float32, np.float64):
         fn = cblas._gemm(dt)
         if fn is not None:
             int_like = np.int64(0) if fn.argtypes[3] is ctypes.c_int64 else np.int32(0)
-            found[dt] = (ctypes.cast(fn, ctypes.c_void_p).value, int_like)
+            found[dt] = (ctypes.cast(fn, ctypes.c_void_p).value, int_like, _thread_setter())
     return found
+
+
+def _thread_setter() -> int:
+    """The address of the library's thread-local thread-count setter, 0 when it has none."""
+    lib = cblas.handle()
+    for name in _THREAD_SETTERS if lib is not None else ():
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            return ctypes.cast(fn, ctypes.c_void_p).value
+    return 0
