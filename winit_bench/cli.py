@@ -102,7 +102,7 @@ def _cmd_perf(args) -> None:
     print(f"engine products: {cblas.library()} (${cblas.BLAS_VAR}={cblas.choice()}); torch, naive NumPy: their own BLAS")
     if "torch_ms" in table and (table.torch_ms > perf.TORCH_SLOW * table.gemm_floor_ms)[table.width >= 1024].any():
         print(f"warning: PyTorch took over {perf.TORCH_SLOW}x this machine's GEMM floor at width 1024 (about 1.2x when "
-              "it runs normally): its child process was disturbed; measure again before comparing with it")
+              "it runs normally): a busy machine or fewer threads than the engine; measure again before comparing")
     print(f"targets: {perf.TARGETS}")
     out = Path(args.out or os.path.join("results", f"perf-{datetime.datetime.now():%Y%m%d-%H%M%S}.csv"))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -161,13 +161,19 @@ def race(candidates: dict[str, Callable[[], None]], *, rounds: int = 15, min_tim
 
 
 def threads() -> int:
-    """The BLAS thread count (what PyTorch is given too)."""
+    """The thread count of the BLAS serving the engine's products (what PyTorch is given too).
+
+    Not simply the first BLAS loaded: with MKL serving the engine, NumPy's OpenBLAS has one thread,
+    and handing PyTorch that count made it run on one thread in the runs where OpenBLAS came first.
+    """
     try:
         from threadpoolctl import threadpool_info
 
-        pools = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+        from .backends import cblas
+
+        pools = {p.get("internal_api"): int(p["num_threads"]) for p in threadpool_info() if p.get("user_api") == "blas"}
         if pools:
-            return int(pools[0])
+            return pools.get(cblas.library(), max(pools.values()))
     except ImportError:
         pass
     return os.cpu_count() or 1
@@ -201,10 +207,7 @@ def measure(case: Case, backends: list[str], *, torch_seconds: float | None = No
     return row
 
 
-#: PyTorch slower than this multiple of the GEMM floor at width 1024 was disturbed: a child process
-#: ran at half speed in about one run in three with MKL serving the parent's engine, never with
-#: OpenBLAS (the parent uses no CPU meanwhile; the cause was not found). perf_table keeps the faster
-#: of two children per case.
+#: PyTorch slower than this multiple of the GEMM floor at width 1024 was disturbed (or given fewer threads)
 TORCH_SLOW = 1.6
 
 
@@ -287,10 +290,7 @@ def perf_table(backends: list[str], grid=None, *, rounds: int = 15, progress=Non
     import pandas as pd
 
     grid = list(grid or TARGET_GRID)
-    if importlib.util.find_spec("torch"):  # two children, the faster of each: a disturbed child only ever runs slow
-        torch_s = [min(pair) for pair in zip(torch_times(grid, rounds), torch_times(grid, rounds))]
-    else:
-        torch_s = [None] * len(grid)
+    torch_s = torch_times(grid, rounds) if importlib.util.find_spec("torch") else [None] * len(grid)
     rows = []
     for case, ts in zip(grid, torch_s):
         rows.append(measure(case, backends, torch_seconds=ts, rounds=rounds))
