@@ -171,9 +171,11 @@ def threads() -> int:
 
         from .backends import cblas
 
-        pools = {p.get("internal_api"): int(p["num_threads"]) for p in threadpool_info() if p.get("user_api") == "blas"}
+        pools = {os.path.realpath(p["filepath"]): int(p["num_threads"]) for p in threadpool_info() if p.get("user_api") == "blas"}
+        lib = cblas.handle()
+        engine = os.path.realpath(lib._name) if lib is not None else None
         if pools:
-            return pools.get(cblas.library(), max(pools.values()))
+            return pools.get(engine, max(pools.values()))
     except ImportError:
         pass
     return os.cpu_count() or 1

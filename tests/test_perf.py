@@ -1,0 +1,85 @@
+"""The comparison harness of `winit-bench perf`: what it measures and how it forms its ratios (never timings)."""
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+from winit_bench import perf
+from winit_bench.backends import cblas
+
+
+@pytest.fixture
+def blas(monkeypatch):
+    def switch(name: str) -> None:
+        monkeypatch.setenv(cblas.BLAS_VAR, name)
+        cblas.reset()
+
+    yield switch
+    cblas.reset()
+
+
+def test_race_interleaves_and_reports_each_candidate_per_call():
+    calls = {"a": 0, "b": 0}
+
+    def count(name):
+        def fn():
+            calls[name] += 1
+
+        return fn
+
+    t = perf.race({"a": count("a"), "b": count("b")}, rounds=3, min_time=0.001)
+    assert set(t) == {"a", "b"} and all(v > 0 and math.isfinite(v) for v in t.values())
+    assert calls["a"] >= 3 and calls["b"] >= 3  # a warm-up, a calibration and every round ran each
+
+
+def test_ratios_are_the_measured_times_divided():
+    row = perf.measure(perf.Case(3, 16, 8), ["numpy"], torch_seconds=2e-3, rounds=2)
+    assert row["numpy_vs_gemm"] == pytest.approx(row["engine_numpy_ms"] / row["gemm_floor_ms"], rel=1e-12)
+    assert row["numpy_vs_torch"] == pytest.approx(row["engine_numpy_ms"] / 2.0, rel=1e-12)
+    assert row["naive_vs_gemm"] == pytest.approx(row["naive_numpy_ms"] / row["gemm_floor_ms"], rel=1e-12)
+    assert row["gemm_gflops"] == pytest.approx(perf.Case(3, 16, 8).flops / (row["gemm_floor_ms"] * 1e-3) / 1e9)
+
+
+def test_case_flops_count_three_products_per_layer():
+    case = perf.Case(depth=4, width=32, batch=8)
+    assert case.sizes == [32] * 5
+    assert case.flops == 2 * 3 * 8 * 4 * 32 * 32
+
+
+@pytest.mark.parametrize("library", ["openblas", "mkl"])
+def test_pytorch_gets_the_thread_count_of_the_blas_serving_the_engine(library, blas):
+    """With MKL serving the engine NumPy's OpenBLAS runs on one thread; PyTorch must not be given that."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    real = threadpoolctl.threadpool_info
+    if library == "mkl" and not cblas._mkl_paths():
+        pytest.skip("the mkl extra is not installed")
+    blas(library)
+    cblas.load()
+    info = threadpoolctl.threadpool_info()
+    engine = os.path.realpath(cblas.handle()._name)
+    wanted = [p["num_threads"] for p in info if os.path.realpath(p["filepath"]) == engine]
+    if library == "mkl":
+        numpy_openblas = [os.path.realpath(path) for path in cblas._numpy_blas_paths()]
+        assert [p["num_threads"] for p in info if os.path.realpath(p["filepath"]) in numpy_openblas] == [1]
+    for order in (info, info[::-1]):  # the order threadpoolctl lists the libraries in varies between processes
+        threadpoolctl.threadpool_info = lambda order=order: order
+        try:
+            assert [perf.threads()] == wanted
+        finally:
+            threadpoolctl.threadpool_info = real
+
+
+def test_memory_probe_reports_the_books_minimum():
+    row = perf.memory_probe(depth=2, width=64, batch=16, dtype="float32", backend="numpy", steps=1)
+    weights_and_biases = 2 * (64 * 64 + 64)
+    needed = 4 * (2 * weights_and_biases + 16 * (64 + 64) + 2 * 16 * 64)  # params + grads, activations, X and Y
+    assert row["minimum_bytes"] == needed and row["added_bytes"] >= 0
+
+
+def test_perf_table_has_one_row_per_case():
+    grid = [perf.Case(2, 16, 8), perf.Case(2, 32, 8)]
+    table = perf.perf_table(["numpy"], grid, rounds=2)
+    assert list(zip(table.depth, table.width, table.batch)) == [(2, 16, 8), (2, 32, 8)]
+    assert np.isfinite(table.numpy_vs_gemm).all()
