@@ -19,3 +19,16 @@ def _backend_params():
 @pytest.fixture(params=_backend_params())
 def backend_name(request):
     return request.param
+
+
+@pytest.fixture
+def use_blas(monkeypatch):
+    """``use_blas(name)``: the engine's products from that CBLAS library (``$WINIT_BENCH_BLAS``) for this test."""
+    from winit_bench.backends import cblas
+
+    def switch(name: str) -> None:
+        monkeypatch.setenv(cblas.BLAS_VAR, name)
+        cblas.reset()
+
+    yield switch
+    cblas.reset()

@@ -10,23 +10,11 @@ from winit_bench.backends.base import BackendUnavailable
 LIBRARIES = ["openblas"] + (["mkl"] if cblas._mkl_paths() else [])
 
 
-@pytest.fixture
-def use(monkeypatch):
-    """``use(name)``: serve the engine's products from that library for this test."""
-
-    def switch(name: str) -> None:
-        monkeypatch.setenv(cblas.BLAS_VAR, name)
-        cblas.reset()
-
-    yield switch
-    cblas.reset()
-
-
 @pytest.mark.parametrize("library", LIBRARIES)
 @pytest.mark.parametrize("dtype, rtol", [("float32", 1e-5), ("float64", 1e-12)])
 @pytest.mark.parametrize("n_out, n_in, batch", [(256, 128, 32), (200, 300, 7)])
-def test_subtract_product_matches_numpy(library, dtype, rtol, n_out, n_in, batch, use, monkeypatch):
-    use(library)
+def test_subtract_product_matches_numpy(library, dtype, rtol, n_out, n_in, batch, use_blas, monkeypatch):
+    use_blas(library)
     monkeypatch.setattr(cblas, "FUSED_MIN", 0)
     rng = np.random.default_rng(0)
     w = rng.standard_normal((n_out, n_in)).astype(dtype)
@@ -41,8 +29,8 @@ def test_subtract_product_matches_numpy(library, dtype, rtol, n_out, n_in, batch
 
 @pytest.mark.skipif("mkl" not in LIBRARIES, reason="the mkl extra is not installed")
 @pytest.mark.parametrize("dtype, rtol", [("float32", 1e-5), ("float64", 1e-12)])
-def test_matmul_through_mkl_matches_numpy_for_every_layout(dtype, rtol, use, monkeypatch):
-    use("mkl")
+def test_matmul_through_mkl_matches_numpy_for_every_layout(dtype, rtol, use_blas, monkeypatch):
+    use_blas("mkl")
     monkeypatch.setattr(cblas, "MATMUL_MIN", 0)
     rng = np.random.default_rng(1)
     m, k, n = 33, 70, 51
@@ -58,15 +46,15 @@ def test_matmul_through_mkl_matches_numpy_for_every_layout(dtype, rtol, use, mon
     assert not cblas.matmul(a[::2], b, np.empty((17, n), dtype))  # a strided view: NumPy's turn
 
 
-def test_openblas_leaves_matmul_to_numpy(use):
-    use("openblas")
+def test_openblas_leaves_matmul_to_numpy(use_blas):
+    use_blas("openblas")
     a = np.ones((512, 512), np.float32)
     assert not cblas.matmul(a, a, np.empty_like(a))
 
 
 @pytest.mark.skipif("mkl" not in LIBRARIES, reason="the mkl extra is not installed")
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
-def test_training_is_the_same_on_either_library(backend, use):
+def test_training_is_the_same_on_either_library(backend, use_blas):
     if backend not in wb.available_backends() or wb.available_backends()[backend] is not None:
         pytest.skip(f"{backend} backend unusable here")
     rng = np.random.default_rng(2)
@@ -74,7 +62,7 @@ def test_training_is_the_same_on_either_library(backend, use):
     Y = rng.standard_normal((128, 256)).astype("float32")
     weights = {}
     for library in ("openblas", "mkl"):
-        use(library)
+        use_blas(library)
         net = wb.MLP([256] * 4, "tanh", "xavier_normal", seed=3, backend=backend)  # products of 8M multiply-adds
         assert net.backend.info()["engine_blas"] == library
         for _ in range(3):
@@ -85,11 +73,11 @@ def test_training_is_the_same_on_either_library(backend, use):
         np.testing.assert_allclose(b1, b2, rtol=1e-4, atol=1e-6)
 
 
-def test_a_bad_blas_choice_is_a_clear_error(use, monkeypatch):
-    use("bogus")
+def test_a_bad_blas_choice_is_a_clear_error(use_blas, monkeypatch):
+    use_blas("bogus")
     with pytest.raises(BackendUnavailable, match="valid: auto, mkl, openblas, numpy"):
         cblas.library()
-    use("mkl")
+    use_blas("mkl")
     monkeypatch.setattr(cblas, "_mkl_paths", lambda: [])  # as on a machine without the extra
     with pytest.raises(BackendUnavailable, match=r"pip install 'winit-bench\[mkl\]'"):
         cblas.library()

@@ -238,18 +238,14 @@ def test_info_and_threading(nb):
 
 @pytest.mark.parametrize("library", ["openblas", "mkl"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_compiled_gemm_equals_numpy_in_the_engines_layouts(library, dtype, monkeypatch):
+def test_compiled_gemm_equals_numpy_in_the_engines_layouts(library, dtype, use_blas):
     """The CBLAS call from compiled code (numba_blas) for a @ W.T, δ.T @ a, δ @ W and W -= δ.T @ a."""
     from winit_bench.backends import cblas, numba_blas
 
     if library == "mkl" and not cblas._mkl_paths():
         pytest.skip("the mkl extra is not installed")
-    monkeypatch.setenv(cblas.BLAS_VAR, library)
-    cblas.reset()
-    try:
-        lib = numba_blas.library_gemms()[np.dtype(dtype).type]
-    finally:
-        cblas.reset()
+    use_blas(library)
+    lib = numba_blas.library_gemms()[np.dtype(dtype).type]
     rng = np.random.default_rng(5)
     a, w, d = (rng.standard_normal(s).astype(dtype) for s in ((9, 14), (11, 14), (9, 11)))
     ref = {k: v.astype(np.float64) for k, v in dict(a=a, w=w, d=d).items()}

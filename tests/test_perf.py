@@ -10,16 +10,6 @@ from winit_bench import perf
 from winit_bench.backends import cblas
 
 
-@pytest.fixture
-def blas(monkeypatch):
-    def switch(name: str) -> None:
-        monkeypatch.setenv(cblas.BLAS_VAR, name)
-        cblas.reset()
-
-    yield switch
-    cblas.reset()
-
-
 def test_race_interleaves_and_reports_each_candidate_per_call():
     calls = {"a": 0, "b": 0}
 
@@ -49,13 +39,13 @@ def test_case_flops_count_three_products_per_layer():
 
 
 @pytest.mark.parametrize("library", ["openblas", "mkl"])
-def test_pytorch_gets_the_thread_count_of_the_blas_serving_the_engine(library, blas):
+def test_pytorch_gets_the_thread_count_of_the_blas_serving_the_engine(library, use_blas):
     """With MKL serving the engine NumPy's OpenBLAS runs on one thread; PyTorch must not be given that."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     real = threadpoolctl.threadpool_info
     if library == "mkl" and not cblas._mkl_paths():
         pytest.skip("the mkl extra is not installed")
-    blas(library)
+    use_blas(library)
     cblas.load()
     info = threadpoolctl.threadpool_info()
     engine = os.path.realpath(cblas.handle()._name)
