@@ -111,6 +111,9 @@ def test_set_weights_round_trip(backend_name):
     assert all(np.array_equal(w, 0.1 + 0 * w) and np.array_equal(b, -0.2 + 0 * b) for w, b in got)
     got[0][0][:] = 99  # weights() returns copies
     assert net.weights()[0][0][0, 0] == 0.1
+    X, Y = _data()
+    net.train_step(X, Y, 0.1)  # set_weights copied: training leaves the caller's arrays alone
+    assert all((w == 0.1).all() and (b == -0.2).all() for w, b in params)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "gelu"])  # a = f(z) kept apart from z, and computed from z

@@ -106,6 +106,7 @@ class MLP:
         self.backend = get_backend(backend)
         self.steps = 0
         self._buffers: dict[int, _Buffers] = {}
+        self._plans: dict[int, Any] = {}  # batch size -> the backend's whole-step plan (or None)
         self._checked: tuple = ()
         params = []
         for l, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
@@ -142,9 +143,10 @@ class MLP:
                 raise ValueError(f"layer {l}: expected W{want_w} and b{want_b}, got W{w.shape} and b{b.shape}")
             if not (np.isfinite(w).all() and np.isfinite(b).all()):
                 raise ValueError(f"layer {l}: weights contain NaN or inf")
-            ws.append(self.backend.asarray(np.ascontiguousarray(w, self.dtype)))
-            bs.append(self.backend.asarray(np.ascontiguousarray(b, self.dtype)))
+            ws.append(self.backend.asarray(np.array(w, self.dtype, order="C")))  # a copy: training must not write into the caller's arrays
+            bs.append(self.backend.asarray(np.array(b, self.dtype, order="C")))
         self._w, self._b = ws, bs
+        self._plans.clear()
 
     # ------------------------------------------------------------------ the passes
     def forward(self, X):
@@ -165,9 +167,17 @@ class MLP:
         if not (isinstance(lr, (int, float, np.floating)) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
         X, Y = self._check_xy(X, Y)
-        buf = self._buffers_for(X.shape[0])
-        loss = self._loss(self._forward(X, buf), X, Y, buf, scale=float(lr))
-        self._backward(X, buf, update=True)
+        batch = X.shape[0]
+        buf = self._buffers_for(batch)
+        if batch not in self._plans:
+            self._plans[batch] = self.backend.step_plan(self._w, self._b, self._grad_b, buf.z, buf.a, self.activation, self.output)
+        plan = self._plans[batch]
+        loss = plan(X, Y, float(lr)) if plan is not None else None
+        if loss is None:  # operation by operation
+            loss = self._loss(self._forward(X, buf), X, Y, buf, scale=float(lr))
+            self._backward(X, buf, update=True)
+        elif not math.isfinite(loss):  # the plan did not update
+            self._non_finite(X, "the loss")
         self.steps += 1
         return loss
 

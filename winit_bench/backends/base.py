@@ -37,6 +37,13 @@ class Backend:
     def synchronize(self) -> None:
         """Wait until queued device work is done (a no-op on the CPU)."""
 
+    # ---- the whole training step
+    def step_plan(self, ws, bs, grad_b, zs, acts, activation: Activation, output: str):
+        """A callable ``plan(x, target, lr) -> loss or None`` doing a whole ``train_step`` at once for
+        these parameters and work arrays (see :class:`~winit_bench.backends.numba_step.StepPlan`), or
+        None: the engine then runs the step operation by operation."""
+        return None
+
     # ---- linear algebra
     def matmul(self, a, b, out):
         """``out[...] = a @ b``; ``a`` and ``b`` may be transposed views."""

@@ -103,9 +103,29 @@ def _gemm(dtype: type):
     return None
 
 
+_THREAD_GETTERS = ("MKL_Get_Max_Threads", "scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads")
+
+
+@lru_cache(maxsize=None)
+def _thread_getter():
+    lib = handle()
+    for name in _THREAD_GETTERS if lib is not None else ():
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            fn.argtypes, fn.restype = [], ctypes.c_int
+            return fn
+    return None
+
+
+def threads() -> int:
+    """How many threads the library of :func:`library` may use now (threadpoolctl's limits included); 0 if unknown."""
+    getter = _thread_getter()
+    return int(getter()) if getter is not None else 0
+
+
 def reset() -> None:
     """Forget the library chosen (after a change of ``$WINIT_BENCH_BLAS``); the next call chooses again."""
-    for cached in (library, handle, _gemm):
+    for cached in (library, handle, _gemm, _thread_getter):
         cached.cache_clear()
 
 
