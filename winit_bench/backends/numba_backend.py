@@ -172,7 +172,7 @@ class NumbaBackend(Backend):
         """``parallel_min``: arrays with at least this many elements use the ``prange`` kernels (call
         :meth:`warmup` before timing). ``load()`` builds the registry's instance and warms it up."""
         self.parallel_min = int(parallel_min)
-        self._lock = threading.Lock()  # the workqueue layer must not run two parallel kernels at once
+        self._lock = threading.Lock()  # the workqueue layer must not run two parallel regions at once
         self._warm: set = set()  # (dtype, parallel) pairs compiled for
         self._gemms = numba_blas.library_gemms()  # dtype -> the engine's CBLAS gemm, for numba_blas.gemm
 
@@ -185,7 +185,7 @@ class NumbaBackend(Backend):
         todo = [np.dtype(d) for d in dtypes if (np.dtype(d), parallel) not in self._warm]
         if not todo:
             return
-        kernels = _SERIAL + (_PARALLEL if parallel else ()) + (numba_blas.gemm,) + numba_step.KERNELS
+        kernels = _SERIAL + (_PARALLEL if parallel else ()) + ((numba_blas.gemm, *numba_step.KERNELS) if self._gemms else ())
         for k in kernels:
             k.disable_compile(False)
         for dt in todo:
@@ -329,6 +329,7 @@ class NumbaBackend(Backend):
             "threading_layer": _threading_layer(),
             "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
             "parallel_min": self.parallel_min,
+            "step_threads": numba.get_num_threads() if numba_step.fast_threads() else 1,  # at most: also limited by the BLAS's threads and the batch
             **cblas.info(),
             **blas_info(),
         }
