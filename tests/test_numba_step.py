@@ -160,3 +160,27 @@ def test_forked_child_steps_on_one_thread():
     assert child.exitcode == 0, f"the forked child died (exit code {child.exitcode})"
     loss, parts = here.recv()
     assert parts == 1 and loss == pytest.approx(ref.train_step(X, Y, 0.05), rel=1e-12)
+
+
+@pytest.mark.parametrize("library", ["openblas", "mkl"])
+def test_parallel_step_leaves_the_blas_thread_count_alone(use_blas, library):
+    """Each block sets its BLAS to one thread and restores it; OpenBLAS's "thread-local" setter is global."""
+    import numba
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from winit_bench.backends import cblas
+    from winit_bench.backends.numba_backend import NumbaBackend
+
+    use_blas(library)
+    if cblas.library() != library:
+        pytest.skip(f"{library} is not installed here")
+    backend = NumbaBackend()
+    backend.warmup(dtypes=("float64",))
+    if not numba_step.fast_threads() or numba.get_num_threads() < 2:
+        pytest.skip("the step runs as one part here")
+    net = wb.MLP(SIZES, "tanh", dtype="float64", backend=backend)
+    X, Y = _data("linear", batch=64)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):  # with MKL loaded, NumPy's OpenBLAS has 1
+        for _ in range(3):
+            net.train_step(X, Y, 0.05)
+        assert _plan(net, 64).parts() == 2 and cblas.threads() == 2

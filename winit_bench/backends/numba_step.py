@@ -6,10 +6,12 @@ of its own. Then each thread takes a block of the rows of every ``W`` (and of ``
 SGD update for the whole batch: ``W[r] -= δ[:, r]ᵀ a``, ``b[r] -= Σ_batch δ[:, r]`` (δ arrives scaled
 by the learning rate, as in the engine). Two parallel regions per step, no Python between layers.
 
-Inside a block the BLAS runs on one thread (the library's thread-local setting): the threads are
-the step's own, so the element-wise work runs on every core too, and no BLAS thread pool wakes up and
-waits between products. With one part (a small batch, a BLAS limited to one thread, or a slow
-threading layer) the products keep the BLAS's own threads, as in the per-operation path.
+Inside a block the BLAS runs on one thread (MKL's thread-local setting in each thread; OpenBLAS's
+``openblas_set_num_threads_local`` is in fact global, so it is also set, once, around the step).
+The threads are the step's own: the element-wise work runs on every core too, and no BLAS thread
+pool wakes up and waits between products. With one part (a small batch, a BLAS limited to one
+thread, or a slow threading layer) the products keep the BLAS's own threads, as in the
+per-operation path.
 
 Threading layer: ``omp`` first. Its parallel region starts in ~2 µs, where ``workqueue`` takes
 ~140 µs on the 2-vCPU machine this was tuned on (a 10-layer step at width 64 and batch 32 takes
@@ -92,6 +94,7 @@ def _step_parallel(lib, ws, bs, grad_b, x, target, zs, acts, deltas, code, param
     """The step on ``parts`` threads, each with a one-thread BLAS; returns the summed loss (no update if not finite)."""
     batch = x.shape[0]
     losses = np.zeros(parts)
+    outer = _call_int(lib[2], 1)  # OpenBLAS's "local" setting is global: set and restore it here, once
     for p in prange(parts):
         before = _call_int(lib[2], 1)
         losses[p] = _rows_pass(lib, ws, bs, x, target, zs, acts, deltas, code, param, keep_z, factor, p * batch // parts, (p + 1) * batch // parts)
@@ -102,6 +105,7 @@ def _step_parallel(lib, ws, bs, grad_b, x, target, zs, acts, deltas, code, param
             before = _call_int(lib[2], 1)
             _rows_update(lib, ws, bs, grad_b, x, acts, deltas, p, parts)
             _call_int(lib[2], before)
+    _call_int(lib[2], outer)
     return loss
 
 
