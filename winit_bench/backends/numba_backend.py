@@ -175,6 +175,7 @@ class NumbaBackend(Backend):
         self._lock = threading.Lock()  # the workqueue layer must not run two parallel regions at once
         self._warm: set = set()  # (dtype, parallel) pairs compiled for
         self._gemms = numba_blas.library_gemms()  # dtype -> the engine's CBLAS gemm, for numba_blas.gemm
+        self._blas = cblas.library()
 
     # ---- compilation
     def warmup(self, dtypes=("float32", "float64")) -> None:
@@ -222,7 +223,7 @@ class NumbaBackend(Backend):
         lib = self._gemms.get(zs[0].dtype.type)
         if lib is None or activation.name not in CODES or (zs[0].dtype, False) not in self._warm:
             return None
-        return numba_step.StepPlan(lib, ws, bs, grad_b, zs, acts, activation, output, cblas.threads, self._lock)
+        return numba_step.StepPlan(lib, ws, bs, grad_b, zs, acts, activation, output, cblas.threads, self._lock, threads=self._blas == "mkl")
 
     # ---- linear algebra
     def matmul(self, a, b, out):

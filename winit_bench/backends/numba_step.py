@@ -6,12 +6,14 @@ of its own. Then each thread takes a block of the rows of every ``W`` (and of ``
 SGD update for the whole batch: ``W[r] -= δ[:, r]ᵀ a``, ``b[r] -= Σ_batch δ[:, r]`` (δ arrives scaled
 by the learning rate, as in the engine). Two parallel regions per step, no Python between layers.
 
-Inside a block the BLAS runs on one thread (MKL's thread-local setting in each thread; OpenBLAS's
-``openblas_set_num_threads_local`` is in fact global, so it is also set, once, around the step).
-The threads are the step's own: the element-wise work runs on every core too, and no BLAS thread
-pool wakes up and waits between products. With one part (a small batch, a BLAS limited to one
-thread, or a slow threading layer) the products keep the BLAS's own threads, as in the
-per-operation path.
+Inside a block the BLAS runs on one thread (MKL's thread-local setting). The threads are the
+step's own: the element-wise work runs on every core too, and no BLAS thread pool wakes up and waits
+between products. With one part (a small batch, a BLAS limited to one thread, a slow threading
+layer, or OpenBLAS) the products keep the BLAS's own threads, as in the per-operation path.
+OpenBLAS cannot take part: its ``openblas_set_num_threads_local`` sets the global count, and its
+idle workers, spinning after NumPy's own products, fight the step's threads for the cores
+(measured at width 256, batch 256: the step 1.3x slower than on one part alone, 2-6x slower right
+after NumPy's products).
 
 Threading layer: ``omp`` first. Its parallel region starts in ~2 µs, where ``workqueue`` takes
 ~140 µs on the 2-vCPU machine this was tuned on (a 10-layer step at width 64 and batch 32 takes
@@ -94,7 +96,6 @@ def _step_parallel(lib, ws, bs, grad_b, x, target, zs, acts, deltas, code, param
     """The step on ``parts`` threads, each with a one-thread BLAS; returns the summed loss (no update if not finite)."""
     batch = x.shape[0]
     losses = np.zeros(parts)
-    outer = _call_int(lib[2], 1)  # OpenBLAS's "local" setting is global: set and restore it here, once
     for p in prange(parts):
         before = _call_int(lib[2], 1)
         losses[p] = _rows_pass(lib, ws, bs, x, target, zs, acts, deltas, code, param, keep_z, factor, p * batch // parts, (p + 1) * batch // parts)
@@ -105,7 +106,6 @@ def _step_parallel(lib, ws, bs, grad_b, x, target, zs, acts, deltas, code, param
             before = _call_int(lib[2], 1)
             _rows_update(lib, ws, bs, grad_b, x, acts, deltas, p, parts)
             _call_int(lib[2], before)
-    _call_int(lib[2], outer)
     return loss
 
 
@@ -133,11 +133,12 @@ class StepPlan:
 
     ``ws``/``bs`` are the network's parameters, ``zs``/``acts`` its per-layer work arrays
     (``acts[l] is zs[l]`` unless the activation's derivative needs ``z``), ``grad_b`` scratch of the
-    biases' shapes; the plan adds one ``δ`` per layer. Calling it runs one step: ``plan(x, target, lr)``
+    biases' shapes; the plan adds one ``δ`` per layer. ``threads=False``: always one part (the BLAS
+    cannot run on one thread per calling thread). Calling it runs one step: ``plan(x, target, lr)``
     returns the loss before the step, or None when an argument does not fit the compiled code.
     """
 
-    def __init__(self, lib, ws, bs, grad_b, zs, acts, activation, output: str, blas_threads, lock: threading.Lock):
+    def __init__(self, lib, ws, bs, grad_b, zs, acts, activation, output: str, blas_threads, lock: threading.Lock, threads: bool = True):
         self._lib, self._blas_threads, self._lock = lib, blas_threads, lock
         self._keep_z = any(a is not z for a, z in zip(acts[:-1], zs[:-1]))
         self._code, self._param = CODES[activation.name], float(activation.param or 0.0)
@@ -146,7 +147,7 @@ class StepPlan:
         self._lists = (List(ws), List(bs), List(grad_b))
         self._work = (List(zs), List(acts), List([np.empty_like(z) for z in zs]))
         batch = zs[0].shape[0]
-        self.max_parts = min(numba.get_num_threads(), batch // MIN_ROWS) if lib[2] and fast_threads() else 1
+        self.max_parts = min(numba.get_num_threads(), batch // MIN_ROWS) if threads and lib[2] and fast_threads() else 1
 
     def parts(self) -> int:
         """Threads for the next step: numba's, limited by the BLAS's current thread count and the batch."""
@@ -177,7 +178,7 @@ def warmup(lib, dtype) -> None:
         zs = List([np.empty_like(x), np.empty_like(x)])
         args = (lib, ws, bs, gb, x, target, zs, zs, List([np.empty_like(x), np.empty_like(x)]), CODES["tanh"], 0.0, False, 0.0)
         _step(*args)
-        _step_parallel(*args, 2)
+        _step_parallel(*args, 1)  # compiled for any number of parts; one leaves the BLAS's thread count alone
 
 
 KERNELS = (_step, _step_parallel)
