@@ -140,12 +140,8 @@ def torch_step(case: Case, device: str = "cpu") -> Callable[[], None]:
     return step
 
 
-def race(candidates: dict[str, Callable[[], None]], *, rounds: int = 15, min_time: float = 0.05, settle: float = 0.0) -> dict[str, float]:
-    """Median seconds per call of each candidate, interleaved round by round after a warm-up.
-
-    ``settle``: seconds of sleep before each candidate's turn, so that the thread pools of the one
-    before (BLAS or OpenMP workers that spin for up to ~0.2 s after their last task) are asleep.
-    """
+def race(candidates: dict[str, Callable[[], None]], *, rounds: int = 15, min_time: float = 0.05) -> dict[str, float]:
+    """Median seconds per call of each candidate, interleaved round by round after a warm-up."""
     calls = {}
     for name, fn in candidates.items():
         fn()
@@ -157,7 +153,6 @@ def race(candidates: dict[str, Callable[[], None]], *, rounds: int = 15, min_tim
     samples: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(rounds):
         for name, fn in candidates.items():
-            time.sleep(settle)
             start = time.perf_counter()
             for _ in range(calls[name]):
                 fn()
