@@ -115,7 +115,7 @@ class MLP:
             if bias_std:
                 b += bias_std * np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(l, 1))).standard_normal(n_out)
             params.append((w, b.astype(self.dtype)))
-        self.set_weights(params)
+        self._install(params, copy=False)
         be = self.backend
         self._grad_w = [be.empty(w.shape, self.dtype) for w in self._w]
         self._grad_b = [be.empty(b.shape, self.dtype) for b in self._b]
@@ -132,7 +132,11 @@ class MLP:
         return [(np.array(to_host(w)), np.array(to_host(b))) for w, b in zip(self._w, self._b)]
 
     def set_weights(self, params: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
-        """Replace every ``(W, b)``; shapes must match ``sizes``, values must be finite."""
+        """Replace every ``(W, b)`` by a copy; shapes must match ``sizes``, values must be finite."""
+        self._install(params, copy=True)
+
+    def _install(self, params, copy: bool) -> None:
+        """``copy=False`` only for arrays nobody else holds (the initial draw): training writes into them."""
         if len(params) != self.depth:
             raise ValueError(f"expected {self.depth} (W, b) pairs for sizes {self.sizes}, got {len(params)}")
         ws, bs = [], []
@@ -143,8 +147,9 @@ class MLP:
                 raise ValueError(f"layer {l}: expected W{want_w} and b{want_b}, got W{w.shape} and b{b.shape}")
             if not (np.isfinite(w).all() and np.isfinite(b).all()):
                 raise ValueError(f"layer {l}: weights contain NaN or inf")
-            ws.append(self.backend.asarray(np.array(w, self.dtype, order="C")))  # a copy: training must not write into the caller's arrays
-            bs.append(self.backend.asarray(np.array(b, self.dtype, order="C")))
+            host = np.array if copy else np.asarray
+            ws.append(self.backend.asarray(host(w, self.dtype, order="C")))
+            bs.append(self.backend.asarray(host(b, self.dtype, order="C")))
         self._w, self._b = ws, bs
         self._plans.clear()
 
