@@ -94,11 +94,13 @@ def _cmd_perf(args) -> None:
         backends.get_backend(name)  # unusable -> one line, before any timing
     grid = perf.TARGET_GRID[:3] if args.quick else perf.TARGET_GRID
     table = perf.perf_table(names, grid, rounds=5 if args.quick else args.rounds, progress=lambda c: print(f"  measured depth {c.depth} width {c.width} batch {c.batch}", file=sys.stderr))
-    mem = perf.memory(backend=names[0])
+    mem = {name: perf.memory(backend=name) for name in names}
     with pd_options():
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-    print(f"\nmemory (depth 10, width 1024, batch 256, {names[0]}): added {mem['added_bytes'] / 2**20:.1f} MiB, "
-          f"algorithm needs {mem['minimum_bytes'] / 2**20:.1f} MiB, ratio {mem['ratio']:.2f}")
+    print()
+    for name, m in mem.items():
+        print(f"memory (depth 10, width 1024, batch 256, {name}): added {m['added_bytes'] / 2**20:.1f} MiB, "
+              f"algorithm needs {m['minimum_bytes'] / 2**20:.1f} MiB, ratio {m['ratio']:.2f}")
     print(f"engine products: {cblas.library()} (${cblas.BLAS_VAR}={cblas.choice()}); torch, naive NumPy: their own BLAS")
     if "torch_ms" in table and (table.torch_ms > perf.TORCH_SLOW * table.gemm_floor_ms)[table.width >= 1024].any():
         print(f"warning: PyTorch took over {perf.TORCH_SLOW}x this machine's GEMM floor at width 1024 (about 1.2x when "
@@ -106,7 +108,7 @@ def _cmd_perf(args) -> None:
     print(f"targets: {perf.TARGETS}")
     out = Path(args.out or os.path.join("results", f"perf-{datetime.datetime.now():%Y%m%d-%H%M%S}.csv"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, table.assign(memory_ratio=mem["ratio"]).to_csv(index=False))
+    atomic_write_text(out, table.assign(**{f"memory_ratio_{name}": m["ratio"] for name, m in mem.items()}).to_csv(index=False))
     print(f"table written to {out}")
 
 

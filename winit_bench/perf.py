@@ -258,6 +258,7 @@ def memory_probe(depth: int, width: int, batch: int, dtype: str, backend: str, s
     The minimum is the algorithm's: weights, their gradients, the activations stashed for backprop
     and one batch (X and Y). ``ru_maxrss`` is not used: a child process inherits its parent's.
     """
+    get_backend(backend)  # loaded (and, for numba, compiled code mapped) before the count starts
     _reset_peak_rss()
     base = _rss_bytes()
     case = Case(depth, width, batch, dtype=dtype)
