@@ -32,7 +32,16 @@ from numba import njit, prange
 from numba.typed import List
 
 from .numba_blas import _call_int, gemm
-from .numba_kernels import _JIT, CODES, LINEAR, _rows_act_grad, _rows_bias_act, _rows_bias_act_inplace, rows_loss, sum_rows_of_columns
+from .numba_kernels import (
+    _JIT,
+    CODES,
+    LINEAR,
+    _rows_act_grad,
+    _rows_bias_act,
+    _rows_bias_act_inplace,
+    rows_loss,
+    sum_rows_of_columns,
+)
 
 # Must be decided before the first parallel region runs (numba starts its pool then, once).
 if not os.environ.get("NUMBA_THREADING_LAYER"):
