@@ -7,10 +7,10 @@ update. Called from a jitted function the same ``gemm`` (MKL or NumPy's OpenBLAS
 for every size, and ``W -= δᵀ a`` is always one call with ``beta = 1``.
 
 Products under :data:`SMALL` multiply-adds run on one thread (the library's thread-local setting,
-set and restored around the call; OpenBLAS's ``openblas_set_num_threads_local`` sets the global
-count in fact, which is harmless for calls from one thread at a time): waking the second thread costs more than it saves there
+set and restored around the call): waking the second thread costs more than it saves there
 (measured at width 128, batch 32: 33 µs for a layer's three products on one thread, 44 on two;
-from width 64, batch 256 up two threads win).
+from width 64, batch 256 up two threads win). OpenBLAS's ``openblas_set_num_threads_local`` sets
+the global count in fact, which is harmless for calls from one thread at a time.
 
 The library's addresses are arguments, not constants baked into the code, so :func:`gemm` caches
 on disk like the other kernels. ``lib = (gemm address, int_like, thread setter address)``:
