@@ -30,6 +30,9 @@ NON_ORTHOGONAL = [
     "variance_scaling", "torch_linear_default",
 ]  # fmt: skip
 
+# depth x width x batch: the performance targets' grid (winit_bench.perf.TARGET_GRID)
+PEER_GRID = ["10x1024x256", "10x64x32", "10x64x256", "10x128x32", "10x128x256", "10x256x32", "10x256x256", "50x64x32", "50x64x256"]
+
 PROFILES = {
     "quick": {
         "init_names": ["xavier_uniform", "he_normal", "truncated_normal"],
@@ -42,6 +45,7 @@ PROFILES = {
         "dtype": ["float32"],
         "track_repeat": 3,
         "stats_shapes": ["8x128x64"],
+        "peer_cases": ["10x64x32"],
         "stab_inits": ["xavier_normal", "he_normal"],
         "stab_acts": ["tanh", "relu"],
         "stab_depth": [4],
@@ -64,6 +68,7 @@ PROFILES = {
         "dtype": ["float32", "float64"],
         "track_repeat": 5,
         "stats_shapes": ["50x512x256"],
+        "peer_cases": PEER_GRID,
         "stab_inits": ["lecun_normal", "xavier_normal", "he_normal", "kumar_normal", "orthogonal", "torch_linear_default"],
         "stab_acts": ["tanh", "relu", "sigmoid"],
         "stab_depth": [4, 16, 32],
@@ -86,6 +91,7 @@ PROFILES = {
         "dtype": ["float32", "float64"],
         "track_repeat": 7,
         "stats_shapes": ["50x512x256", "20x2048x1024"],
+        "peer_cases": PEER_GRID + ["8x4096x4096"],  # the GPU target
         "stab_inits": ["lecun_normal", "xavier_normal", "he_normal", "kumar_normal", "orthogonal", "torch_linear_default"],
         "stab_acts": ["tanh", "relu", "sigmoid"],
         "stab_depth": [4, 16, 32, 64],

@@ -73,3 +73,34 @@ def test_perf_table_has_one_row_per_case():
     table = perf.perf_table(["numpy"], grid, rounds=2)
     assert list(zip(table.depth, table.width, table.batch)) == [(2, 16, 8), (2, 32, 8)]
     assert np.isfinite(table.numpy_vs_gemm).all()
+
+
+def _peers_module(monkeypatch):
+    import importlib
+    import pathlib
+    import sys
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1]))
+    monkeypatch.delitem(sys.modules, "benchmarks.bench_peers", raising=False)
+    return importlib.import_module("benchmarks.bench_peers")
+
+
+def test_peers_benchmark_is_skipped_without_torch(monkeypatch):
+    import sys
+
+    peers = _peers_module(monkeypatch)
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    for cls in (peers.EngineVsTorch, peers.TorchStep):
+        with pytest.raises(NotImplementedError, match=r"peers"):
+            cls().setup("10x8x4")
+
+
+def test_peers_benchmark_ratio_is_engine_over_torch(monkeypatch):
+    pytest.importorskip("torch")
+    peers = _peers_module(monkeypatch)
+    bench = peers.EngineVsTorch()
+    bench.setup("3x16x8")
+    seen = {}
+    monkeypatch.setattr(perf, "torch_times", lambda cases, rounds: seen.setdefault("torch", [0.5]))
+    monkeypatch.setattr(perf, "race", lambda cands, rounds: {name: 0.125 for name in cands})
+    assert bench.track_ratio_to_torch("3x16x8") == 0.25 and seen  # engine 0.125 s over PyTorch 0.5 s

@@ -1,0 +1,81 @@
+"""The engine against PyTorch eager on the same MLP: the performance issue's comparison under asv.
+
+``winit-bench perf`` prints the whole ratio table (with the GEMM floor and the naive MLP); this file
+keeps the same comparison in asv's history, per case ``depth x width x batch`` (tanh, float32, MSE,
+plain SGD): PyTorch is ``nn.Sequential`` of ``Linear`` + ``Tanh`` with ``optim.SGD``
+(:func:`winit_bench.perf.torch_step`).
+
+``track_ratio_to_torch`` is the engine's step time over PyTorch's (below 1: the engine is faster).
+On the CPU PyTorch runs in a child process with the engine BLAS's thread count: in one process the
+two libraries' spinning threads slow each other down and neither number would be true. With the
+cupy backend PyTorch runs on CUDA in the same process, both timed with device synchronisation.
+Everything here is skipped when PyTorch is not installed (``pip install 'winit-bench[peers]'``).
+"""
+
+from __future__ import annotations
+
+from .common import P, Benchmark, backend_name, require, skip
+
+
+def _case(spec: str):
+    perf = require("perf", "the PyTorch comparison")
+    depth, width, batch = (int(v) for v in spec.split("x"))
+    return perf, perf.Case(depth, width, batch)
+
+
+def _require_torch():
+    try:
+        import torch
+    except ImportError:
+        skip("PyTorch is not installed; pip install 'winit-bench[peers]'")
+    return torch
+
+
+class EngineVsTorch(Benchmark):
+    params = (P("peer_cases"),)
+    param_names = ["case"]
+    timeout = 600
+
+    def setup(self, case):
+        torch = _require_torch()
+        be = self.setup_backend()
+        self.perf, self.case = _case(case)
+        self.device = "cuda" if be.name == "cupy" else "cpu"
+        if self.device == "cuda" and not torch.cuda.is_available():
+            skip("the cupy backend needs PyTorch with CUDA for this comparison")
+        self.step = self.perf.engine_step(self.case, be.name)
+        self.step()  # warm-up: buffers, the compiled step, BLAS threads
+
+    def time_engine_step(self, case):
+        self.step()
+
+    def track_ratio_to_torch(self, case):
+        rounds = P("track_repeat")
+        engine = self.perf.race({"engine": self.step}, rounds=rounds)["engine"]
+        if self.device == "cpu":
+            torch_s = self.perf.torch_times([self.case], rounds)[0]
+        else:
+            torch_s = self.perf.race({"torch": self.perf.torch_step(self.case, "cuda")}, rounds=rounds)["torch"]
+        return float(engine / torch_s)
+
+    track_ratio_to_torch.unit = "ratio"
+
+
+class TorchStep(Benchmark):
+    """PyTorch's own step time, in a process of its own (asv runs each benchmark in a fresh one)."""
+
+    params = (P("peer_cases"),)
+    param_names = ["case"]
+    timeout = 600
+
+    def setup(self, case):
+        torch = _require_torch()
+        self.perf, self.case = _case(case)
+        device = "cuda" if backend_name() == "cupy" else "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            skip("the cupy backend needs PyTorch with CUDA for this comparison")
+        self.step = self.perf.torch_step(self.case, device)
+        self.step()
+
+    def time_torch_step(self, case):
+        self.step()
