@@ -14,7 +14,7 @@ Everything here is skipped when PyTorch is not installed (``pip install 'winit-b
 
 from __future__ import annotations
 
-from .common import P, Benchmark, backend_name, require, skip
+from .common import Benchmark, P, backend_name, require, skip
 
 
 def _case(spec: str):
