@@ -1,5 +1,7 @@
 """The engine's products through a CBLAS gemm (NumPy's OpenBLAS, or MKL) equal NumPy's own."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -93,3 +95,15 @@ def test_declines_what_it_cannot_do(monkeypatch):
     assert np.all(w == 1)
     with pytest.raises(ValueError, match="do not chain"):
         cblas.subtract_product(w, np.ones((3, 5), np.float32), a)
+
+
+@pytest.mark.parametrize("library", ["openblas", "mkl"])
+def test_threads_reads_the_current_limit(library, use_blas):
+    """``threads()`` follows threadpoolctl's limits on the library serving the engine (the numba step sizes its blocks by it)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    use_blas(library)
+    if cblas.library() != library or cblas.handle() is None:
+        pytest.skip(f"{library} is not installed here")
+    for n in sorted({1, min(2, os.cpu_count() or 1)}):
+        with threadpoolctl.threadpool_limits(n, user_api="blas"):
+            assert cblas.threads() == n
