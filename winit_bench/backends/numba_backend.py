@@ -38,15 +38,15 @@ from numba import njit, prange
 from . import cblas, numba_blas, numba_step
 from .base import Backend
 from .numba_kernels import (
-    _JIT,
     CODES,
+    JIT,
     LINEAR,
     TANH,
-    _rows_act_grad,
-    _rows_bias_act,
-    _rows_bias_act_inplace,
-    _rows_mse,
-    _rows_softmax_xent,
+    rows_act_grad,
+    rows_bias_act,
+    rows_bias_act_inplace,
+    rows_mse,
+    rows_softmax_xent,
     sum_rows_of_columns,
 )
 from .numpy_backend import blas_info
@@ -58,55 +58,55 @@ PARALLEL_MIN = int(os.environ.get("WINIT_BENCH_NUMBA_PARALLEL_MIN") or _NEVER)
 
 
 # ---------------------------------------------------------------------------------------------- kernels
-@njit(**_JIT)
+@njit(**JIT)
 def _bias_act(z, b, out, code, param):
     """``z += b; out = f(z)`` (``out`` distinct from ``z``)."""
     if b.shape[0] != z.shape[1] or out.shape != z.shape:
         raise ValueError("bias_act: shapes of z, b and out do not match")
-    _rows_bias_act(z, b, out, code, param, 0, z.shape[0])
+    rows_bias_act(z, b, out, code, param, 0, z.shape[0])
 
 
-@njit(parallel=True, **_JIT)
+@njit(parallel=True, **JIT)
 def _bias_act_par(z, b, out, code, param):
     if b.shape[0] != z.shape[1] or out.shape != z.shape:
         raise ValueError("bias_act: shapes of z, b and out do not match")
     for i in prange(z.shape[0]):
-        _rows_bias_act(z, b, out, code, param, i, i + 1)
+        rows_bias_act(z, b, out, code, param, i, i + 1)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _bias_act_inplace(z, b, code, param):
     """``z = f(z + b)``."""
     if b.shape[0] != z.shape[1]:
         raise ValueError("bias_act: shapes of z and b do not match")
-    _rows_bias_act_inplace(z, b, code, param, 0, z.shape[0])
+    rows_bias_act_inplace(z, b, code, param, 0, z.shape[0])
 
 
-@njit(parallel=True, **_JIT)
+@njit(parallel=True, **JIT)
 def _bias_act_inplace_par(z, b, code, param):
     if b.shape[0] != z.shape[1]:
         raise ValueError("bias_act: shapes of z and b do not match")
     for i in prange(z.shape[0]):
-        _rows_bias_act_inplace(z, b, code, param, i, i + 1)
+        rows_bias_act_inplace(z, b, code, param, i, i + 1)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _act_grad(g, x, code, param):
     """``g *= f'``, the derivative taken from ``x`` (``a`` or ``z``)."""
     if x.shape != g.shape:
         raise ValueError("act_grad: shapes of g and z/a do not match")
-    _rows_act_grad(g, x, code, param, 0, g.shape[0])
+    rows_act_grad(g, x, code, param, 0, g.shape[0])
 
 
-@njit(parallel=True, **_JIT)
+@njit(parallel=True, **JIT)
 def _act_grad_par(g, x, code, param):
     if x.shape != g.shape:
         raise ValueError("act_grad: shapes of g and z/a do not match")
     for i in prange(g.shape[0]):
-        _rows_act_grad(g, x, code, param, i, i + 1)
+        rows_act_grad(g, x, code, param, i, i + 1)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _sgd(w, g, lr):
     """``w -= lr g`` (``lr g`` rounded to the dtype first, as NumPy does)."""
     if w.shape != g.shape:
@@ -118,7 +118,7 @@ def _sgd(w, g, lr):
         wf[i] = wf[i] - step * gf[i]
 
 
-@njit(parallel=True, **_JIT)
+@njit(parallel=True, **JIT)
 def _sgd_par(w, g, lr):
     if w.shape != g.shape:
         raise ValueError("sgd: shapes of w and g do not match")
@@ -129,7 +129,7 @@ def _sgd_par(w, g, lr):
         wf[i] = wf[i] - step * gf[i]
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _sum_rows(x, out):
     """``out = x.sum(axis=0)``, rows added in order (as NumPy does for a C-ordered array)."""
     n, m = x.shape
@@ -141,20 +141,20 @@ def _sum_rows(x, out):
         sum_rows_of_columns(x, out, 0, m)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _mse(out, y, delta, factor):
     """``delta = factor (out - y)``; returns ``sum((out - y)^2)`` accumulated in float64."""
     if y.shape != out.shape or delta.shape != out.shape:
         raise ValueError("mse: shapes of out, y and delta do not match")
-    return _rows_mse(out, y, delta, factor, 0, out.shape[0])
+    return rows_mse(out, y, delta, factor, 0, out.shape[0])
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _softmax_xent(logits, labels, delta, factor):
     """``delta = factor (softmax(logits) - onehot(labels))``; returns the summed cross-entropy."""
     if labels.shape[0] != logits.shape[0] or delta.shape != logits.shape:
         raise ValueError("softmax_xent: shapes of logits, labels and delta do not match")
-    return _rows_softmax_xent(logits, labels, delta, factor, 0, logits.shape[0])
+    return rows_softmax_xent(logits, labels, delta, factor, 0, logits.shape[0])
 
 
 _SERIAL = (_bias_act, _bias_act_inplace, _act_grad, _sgd, _sum_rows, _mse, _softmax_xent)

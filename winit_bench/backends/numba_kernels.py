@@ -43,7 +43,7 @@ CODES = {
     "lecun_tanh": LECUN_TANH,
 }
 
-_JIT = {"cache": True, "error_model": "numpy", "nogil": True}  # numpy error model: no ZeroDivisionError branch
+JIT = {"cache": True, "error_model": "numpy", "nogil": True}  # numpy error model: no ZeroDivisionError branch
 _MATH = {"error_model": "numpy", "fastmath": {"contract"}}  # FMA only inside the tanh/expm1 polynomials
 
 # ---------------------------------------------------------------------------------------------- vector math
@@ -267,7 +267,7 @@ def _d_lecun_tanh(x, p, T):
 # loop calls one small function that LLVM inlines and vectorises. (Passing the activation as a
 # first-class function would be shorter but makes the kernels uncachable.)
 @njit(**_S)
-def _rows_bias_act(z, b, out, code, param, r0, r1):
+def rows_bias_act(z, b, out, code, param, r0, r1):
     T = z.dtype.type
     p = T(param)
     m = z.shape[1]
@@ -340,7 +340,7 @@ def _rows_bias_act(z, b, out, code, param, r0, r1):
 
 
 @njit(**_S)
-def _rows_bias_act_inplace(z, b, code, param, r0, r1):
+def rows_bias_act_inplace(z, b, code, param, r0, r1):
     T = z.dtype.type
     p = T(param)
     m = z.shape[1]
@@ -391,7 +391,7 @@ def _rows_bias_act_inplace(z, b, code, param, r0, r1):
 
 
 @njit(**_S)
-def _rows_act_grad(g, x, code, param, r0, r1):
+def rows_act_grad(g, x, code, param, r0, r1):
     T = g.dtype.type
     p = T(param)
     m = g.shape[1]
@@ -439,7 +439,7 @@ def _rows_act_grad(g, x, code, param, r0, r1):
 
 # ---------------------------------------------------------------------------------------------- losses
 @njit(fastmath={"reassoc", "contract"}, **_S)  # reassoc: a vectorised sum (any order is as good)
-def _rows_mse(out, y, delta, factor, r0, r1):
+def rows_mse(out, y, delta, factor, r0, r1):
     """``delta = factor (out - y)`` on rows r0..r1; returns their ``sum((out - y)^2)`` in float64."""
     T = out.dtype.type
     f = T(factor)
@@ -454,7 +454,7 @@ def _rows_mse(out, y, delta, factor, r0, r1):
 
 
 @njit(**_S)
-def _rows_softmax_xent(logits, labels, delta, factor, r0, r1):
+def rows_softmax_xent(logits, labels, delta, factor, r0, r1):
     """``delta = factor (softmax(logits) - onehot(labels))`` on rows r0..r1; returns their summed cross-entropy."""
     m = logits.shape[1]
     T = logits.dtype.type
@@ -490,9 +490,9 @@ def rows_loss(out, target, delta, factor, r0, r1):
 @overload(rows_loss)
 def _ov_rows_loss(out, target, delta, factor, r0, r1):
     if isinstance(target, types.Array) and target.ndim == 2:
-        return lambda out, target, delta, factor, r0, r1: _rows_mse(out, target, delta, factor, r0, r1)
+        return lambda out, target, delta, factor, r0, r1: rows_mse(out, target, delta, factor, r0, r1)
     if isinstance(target, types.Array) and target.ndim == 1 and isinstance(target.dtype, types.Integer):
-        return lambda out, target, delta, factor, r0, r1: _rows_softmax_xent(out, target, delta, factor, r0, r1)
+        return lambda out, target, delta, factor, r0, r1: rows_softmax_xent(out, target, delta, factor, r0, r1)
     return None
 
 

@@ -33,12 +33,12 @@ from numba.typed import List
 
 from .numba_blas import _call_int, gemm
 from .numba_kernels import (
-    _JIT,
     CODES,
+    JIT,
     LINEAR,
-    _rows_act_grad,
-    _rows_bias_act,
-    _rows_bias_act_inplace,
+    rows_act_grad,
+    rows_bias_act,
+    rows_bias_act_inplace,
     rows_loss,
     sum_rows_of_columns,
 )
@@ -55,7 +55,7 @@ FAST_LAYERS = ("omp", "tbb")
 MIN_ROWS = 32
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _rows_pass(lib, ws, bs, x, target, zs, acts, deltas, code, param, keep_z, factor, r0, r1):
     """Forward, output error and δ chain of batch rows ``r0 .. r1``; returns their summed loss."""
     last = len(ws) - 1
@@ -64,20 +64,20 @@ def _rows_pass(lib, ws, bs, x, target, zs, acts, deltas, code, param, keep_z, fa
         z = zs[l]
         gemm(lib, a, ws[l].T, z[r0:r1], 1.0, 0.0)
         if l == last:
-            _rows_bias_act_inplace(z, bs[l], LINEAR, 0.0, r0, r1)
+            rows_bias_act_inplace(z, bs[l], LINEAR, 0.0, r0, r1)
         elif keep_z:
-            _rows_bias_act(z, bs[l], acts[l], code, param, r0, r1)
+            rows_bias_act(z, bs[l], acts[l], code, param, r0, r1)
         else:
-            _rows_bias_act_inplace(z, bs[l], code, param, r0, r1)
+            rows_bias_act_inplace(z, bs[l], code, param, r0, r1)
         a = acts[l][r0:r1]
     loss = rows_loss(zs[last], target, deltas[last], factor, r0, r1)
     for l in range(last, 0, -1):
         gemm(lib, deltas[l][r0:r1], ws[l], deltas[l - 1][r0:r1], 1.0, 0.0)
-        _rows_act_grad(deltas[l - 1], zs[l - 1], code, param, r0, r1)  # zs[l-1] is acts[l-1] unless keep_z
+        rows_act_grad(deltas[l - 1], zs[l - 1], code, param, r0, r1)  # zs[l-1] is acts[l-1] unless keep_z
     return loss
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _rows_update(lib, ws, bs, grad_b, x, acts, deltas, part, parts):
     """``W[r] -= δ[:, r]ᵀ a`` and ``b[r] -= Σ δ[:, r]`` for block ``part`` of the rows ``r`` of every layer."""
     for l in range(len(ws)):
@@ -92,7 +92,7 @@ def _rows_update(lib, ws, bs, grad_b, x, acts, deltas, part, parts):
             b[j] -= gb[j]
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _step(lib, ws, bs, grad_b, x, target, zs, acts, deltas, code, param, keep_z, factor):
     """The step as one part, the BLAS with its own threads; returns the summed loss (no update if not finite)."""
     loss = _rows_pass(lib, ws, bs, x, target, zs, acts, deltas, code, param, keep_z, factor, 0, x.shape[0])
@@ -101,7 +101,7 @@ def _step(lib, ws, bs, grad_b, x, target, zs, acts, deltas, code, param, keep_z,
     return loss
 
 
-@njit(parallel=True, **_JIT)
+@njit(parallel=True, **JIT)
 def _step_parallel(lib, ws, bs, grad_b, x, target, zs, acts, deltas, code, param, keep_z, factor, parts):
     """The step on ``parts`` threads, each with a one-thread BLAS; returns the summed loss (no update if not finite)."""
     batch = x.shape[0]
