@@ -104,3 +104,20 @@ def test_peers_benchmark_ratio_is_engine_over_torch(monkeypatch):
     monkeypatch.setattr(perf, "torch_times", lambda cases, rounds: seen.setdefault("torch", [0.5]))
     monkeypatch.setattr(perf, "race", lambda cands, rounds: {name: 0.125 for name in cands})
     assert bench.track_ratio_to_torch("3x16x8") == 0.25 and seen  # engine 0.125 s over PyTorch 0.5 s
+
+
+def test_gpu_numbers_are_recorded_with_the_device_name(tmp_path):
+    import pandas as pd
+
+    path = perf.record({"engine_cupy_ms": 1.5, "cupy_vs_gemm": 1.1}, {"backend": "cupy", "device": "NVIDIA H200 (SXM)"}, str(tmp_path))
+    assert os.path.basename(path).startswith("perf-nvidia-h200-sxm-") and path.endswith(".csv")
+    row = pd.read_csv(path).iloc[0]
+    assert row["engine_cupy_ms"] == 1.5 and row["info_device"] == "NVIDIA H200 (SXM)"
+    assert [p.name for p in tmp_path.iterdir()] == [os.path.basename(path)]  # nothing half-written beside it
+
+
+def test_cuda_torch_time_is_none_without_cuda():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is here")
+    assert perf.cuda_torch_seconds(perf.Case(2, 8, 4)) is None

@@ -232,6 +232,38 @@ def torch_times(cases: list[Case], rounds: int = 15) -> list[float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
+#: the GPU target's case: the cupy step against cuBLAS alone and against PyTorch eager on CUDA
+GPU_CASE = Case(8, 4096, 4096)
+
+
+def cuda_torch_seconds(case: Case, rounds: int = 5) -> float | None:
+    """Seconds per PyTorch step on CUDA, in this process (the device is what both share, each
+    call synchronised); None without PyTorch or without a CUDA build of it."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    return race({"t": torch_step(case, "cuda")}, rounds=rounds)["t"]
+
+
+def record(row: dict, info: dict, directory: str = "results") -> str:
+    """Write ``row`` with the backend's ``info`` to ``results/perf-<device>-<timestamp>.csv``; its path."""
+    import datetime
+    import re
+
+    import pandas as pd
+
+    from .study import atomic_write_text
+
+    device = re.sub(r"[^A-Za-z0-9]+", "-", str(info.get("device", info.get("backend", "cpu")))).strip("-").lower()
+    path = os.path.join(directory, f"perf-{device}-{datetime.datetime.now():%Y%m%d-%H%M%S}.csv")
+    os.makedirs(directory, exist_ok=True)
+    atomic_write_text(path, pd.DataFrame([{**row, **{f"info_{k}": v for k, v in info.items()}}]).to_csv(index=False))
+    return path
+
+
 # The grid of the performance targets (docs/performance.md).
 TARGET_GRID = [Case(10, 1024, 256)] + [Case(10, w, b) for w in (64, 128, 256) for b in (32, 256)] + [Case(50, 64, 32), Case(50, 64, 256)]
 
