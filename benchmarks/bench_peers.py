@@ -17,33 +17,30 @@ from __future__ import annotations
 from .common import Benchmark, P, backend_name, require, skip
 
 
-def _case(spec: str):
-    perf = require("perf", "the PyTorch comparison")
-    depth, width, batch = (int(v) for v in spec.split("x"))
-    return perf, perf.Case(depth, width, batch)
+class _Peers(Benchmark):
+    """One case of the target grid against PyTorch, on the device the engine's backend uses."""
 
-
-def _require_torch():
-    try:
-        import torch
-    except ImportError:
-        skip("PyTorch is not installed; pip install 'winit-bench[peers]'")
-    return torch
-
-
-class EngineVsTorch(Benchmark):
     params = (P("peer_cases"),)
     param_names = ["case"]
     timeout = 600
 
-    def setup(self, case):
-        torch = _require_torch()
-        be = self.setup_backend()
-        self.perf, self.case = _case(case)
-        self.device = "cuda" if be.name == "cupy" else "cpu"
+    def setup_peer(self, case: str) -> None:
+        """``self.perf``, ``self.case`` and ``self.device``; skipped without PyTorch (or its CUDA build for cupy)."""
+        try:
+            import torch
+        except ImportError:
+            skip("PyTorch is not installed; pip install 'winit-bench[peers]'")
+        self.perf = require("perf", "the PyTorch comparison")
+        self.case = self.perf.Case(*(int(v) for v in case.split("x")))
+        self.device = "cuda" if backend_name() == "cupy" else "cpu"
         if self.device == "cuda" and not torch.cuda.is_available():
             skip("the cupy backend needs PyTorch with CUDA for this comparison")
-        self.step = self.perf.engine_step(self.case, be.name)
+
+
+class EngineVsTorch(_Peers):
+    def setup(self, case):
+        self.setup_peer(case)
+        self.step = self.perf.engine_step(self.case, self.setup_backend().name)
         self.step()  # warm-up: buffers, the compiled step, BLAS threads
 
     def time_engine_step(self, case):
@@ -55,26 +52,18 @@ class EngineVsTorch(Benchmark):
         if self.device == "cpu":
             torch_s = self.perf.torch_times([self.case], rounds)[0]
         else:
-            torch_s = self.perf.race({"torch": self.perf.torch_step(self.case, "cuda")}, rounds=rounds)["torch"]
+            torch_s = self.perf.cuda_torch_seconds(self.case, rounds)
         return float(engine / torch_s)
 
     track_ratio_to_torch.unit = "ratio"
 
 
-class TorchStep(Benchmark):
+class TorchStep(_Peers):
     """PyTorch's own step time, in a process of its own (asv runs each benchmark in a fresh one)."""
 
-    params = (P("peer_cases"),)
-    param_names = ["case"]
-    timeout = 600
-
     def setup(self, case):
-        torch = _require_torch()
-        self.perf, self.case = _case(case)
-        device = "cuda" if backend_name() == "cupy" else "cpu"
-        if device == "cuda" and not torch.cuda.is_available():
-            skip("the cupy backend needs PyTorch with CUDA for this comparison")
-        self.step = self.perf.torch_step(self.case, device)
+        self.setup_peer(case)
+        self.step = self.perf.torch_step(self.case, self.device)
         self.step()
 
     def time_torch_step(self, case):
