@@ -106,15 +106,19 @@ def _gemm(dtype: type):
 _THREAD_GETTERS = ("MKL_Get_Max_Threads", "scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads")
 
 
-@lru_cache(maxsize=None)
-def _thread_getter():
-    lib = handle()
-    for name in _THREAD_GETTERS if lib is not None else ():
+def symbol(lib, names, argtypes, restype):
+    """The first of ``names`` that ``lib`` (a ``ctypes.CDLL`` or None) exports, with its types set; None if none."""
+    for name in names if lib is not None else ():
         fn = getattr(lib, name, None)
         if fn is not None:
-            fn.argtypes, fn.restype = [], ctypes.c_int
+            fn.argtypes, fn.restype = argtypes, restype
             return fn
     return None
+
+
+@lru_cache(maxsize=None)
+def _thread_getter():
+    return symbol(handle(), _THREAD_GETTERS, [], ctypes.c_int)
 
 
 def threads() -> int:
@@ -146,12 +150,10 @@ def _set_openblas_threads(n: int) -> None:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads"):
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                fn.argtypes, fn.restype = [ctypes.c_int], None
-                fn(n)
-                return
+        setter = symbol(lib, ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads"), [ctypes.c_int], None)
+        if setter is not None:
+            setter(n)
+            return
 
 
 def _operand(x: np.ndarray):

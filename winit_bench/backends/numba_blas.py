@@ -127,9 +127,5 @@ def library_gemms() -> dict:
 
 def _thread_setter() -> int:
     """The address of the library's thread-local thread-count setter, 0 when it has none."""
-    lib = cblas.handle()
-    for name in _THREAD_SETTERS if lib is not None else ():
-        fn = getattr(lib, name, None)
-        if fn is not None:
-            return ctypes.cast(fn, ctypes.c_void_p).value
-    return 0
+    fn = cblas.symbol(cblas.handle(), _THREAD_SETTERS, [ctypes.c_int], ctypes.c_int)
+    return ctypes.cast(fn, ctypes.c_void_p).value if fn is not None else 0
