@@ -6,13 +6,16 @@ plain SGD): PyTorch is ``nn.Sequential`` of ``Linear`` + ``Tanh`` with ``optim.S
 (:func:`winit_bench.perf.torch_step`).
 
 ``track_ratio_to_torch`` is the engine's step time over PyTorch's (below 1: the engine is faster).
-On the CPU PyTorch runs in a child process with the engine BLAS's thread count: in one process the
-two libraries' spinning threads slow each other down and neither number would be true. With the
-cupy backend PyTorch runs on CUDA in the same process, both timed with device synchronisation.
+On the CPU PyTorch runs in a child process with the engine BLAS's thread count (in one process the
+two libraries' spinning threads slow each other down and neither number would be true), timed right
+after the engine (:class:`winit_bench.perf.TorchProcess`). With the cupy backend PyTorch
+runs on CUDA in the same process, both timed with device synchronisation.
 Everything here is skipped when PyTorch is not installed (``pip install 'winit-bench[peers]'``).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 from .common import Benchmark, P, backend_name, require, skip
 
@@ -49,11 +52,9 @@ class EngineVsTorch(_Peers):
     def track_ratio_to_torch(self, case):
         rounds = P("track_repeat")
         engine = self.perf.race({"engine": self.step}, rounds=rounds)["engine"]
-        if self.device == "cpu":
-            torch_s = self.perf.torch_times([self.case], rounds)[0]
-        else:
-            torch_s = self.perf.cuda_torch_seconds(self.case, rounds)
-        return float(engine / torch_s)
+        with self.perf.TorchProcess() if self.device == "cpu" else contextlib.nullcontext() as peer:
+            torch = peer.step(self.case) if peer else self.perf.cuda_torch_step(self.case)
+            return float(engine / self.perf.race({"torch": torch}, rounds=rounds)["torch"])
 
     track_ratio_to_torch.unit = "ratio"
 

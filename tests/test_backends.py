@@ -86,3 +86,26 @@ def test_cli_with_an_unusable_backend_says_why():
 def test_cli_backends_table():
     res = _cli("backends")
     assert res.returncode == 0 and "numpy" in res.stdout and "usable" in res.stdout
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float32", 2e-6), ("float64", 1e-14)])
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "relu", "lecun_tanh", "leaky_relu"])
+def test_numpy_in_place_element_wise_work_equals_the_formulas(name, dtype, rtol):
+    """The NumPy backend's in-place fast paths (``g *= f'``, ``z += b; f(z)``, bias sums) against
+    the activation's own formulas in float64."""
+    from winit_bench.activations import get_activation
+
+    be, act = backends.get_backend("numpy"), get_activation(name)
+    rng = np.random.default_rng(3)
+    for batch in (1, 7, 256):
+        z, g = (rng.standard_normal((batch, 33)).astype(dtype) for _ in range(2))
+        b = rng.standard_normal(33).astype(dtype)
+        z64, a64 = z.astype(np.float64) + b, act.f(z.astype(np.float64) + b, np)
+        a = be.bias_act(z.copy(), b, act, np.empty_like(z)) if not act.from_output else be.bias_act(z, b, act, z)
+        np.testing.assert_allclose(a, a64, rtol=rtol, atol=rtol)
+        expected = g.astype(np.float64) * act.df(z64, a.astype(np.float64), np)
+        assert be.act_grad(g, z64.astype(dtype), a, act, np.empty_like(g)) is g
+        np.testing.assert_allclose(g, expected, rtol=4 * rtol, atol=4 * rtol * np.abs(expected).max())
+        out = np.empty(33, dtype)
+        assert be.sum_rows(g, out) is out
+        np.testing.assert_allclose(out, g.astype(np.float64).sum(axis=0), rtol=0, atol=batch * rtol * np.abs(g).max())

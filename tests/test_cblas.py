@@ -48,6 +48,18 @@ def test_matmul_through_mkl_matches_numpy_for_every_layout(dtype, rtol, use_blas
     assert not cblas.matmul(a[::2], b, np.empty((17, n), dtype))  # a strided view: NumPy's turn
 
 
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_small_weights_are_updated_in_one_call_when_the_product_would_be_one(library, use_blas):
+    """Under FUSED_MIN weights the fused update waits for a product big enough for MKL's route
+    (then the product alone would be the same ctypes call); OpenBLAS's products go through NumPy."""
+    use_blas(library)
+    w = np.zeros((128, 128), np.float32)  # 16384 weights < FUSED_MIN
+    big, small = (np.ones((b, 128), np.float32) for b in (cblas.MATMUL_MIN // 128**2, cblas.MATMUL_MIN // 128**2 - 1))
+    assert cblas.subtract_product(w, small, small) is False and not w.any()
+    assert cblas.subtract_product(w, big, big) is (library == "mkl")
+    assert (w == (-len(big) if library == "mkl" else 0)).all()
+
+
 def test_openblas_leaves_matmul_to_numpy(use_blas):
     use_blas("openblas")
     a = np.ones((512, 512), np.float32)

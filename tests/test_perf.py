@@ -24,9 +24,25 @@ def test_race_interleaves_and_reports_each_candidate_per_call():
     assert calls["a"] >= 3 and calls["b"] >= 3  # a warm-up, a calibration and every round ran each
 
 
+def test_a_candidate_timed_elsewhere_reports_its_own_seconds():
+    asked = []
+
+    def remote():
+        raise AssertionError("a candidate with timed() is never called directly")
+
+    remote.timed = lambda n: asked.append(n) or 2e-3 * n
+    t = perf.race({"remote": remote}, rounds=4, min_time=0.05)
+    assert t["remote"] == pytest.approx(2e-3, rel=1e-12)
+    assert asked[:4] == [1, 1, 2, 4] and len(asked) == 9  # warm-up, doubling to min_time / 5, four rounds
+    assert set(asked[5:]) == {25}  # 4 calls took 8 ms, so 50 ms are 25 calls
+
+
 def test_ratios_are_the_measured_times_divided():
-    row = perf.measure(perf.Case(3, 16, 8), ["numpy"], torch_seconds=2e-3, rounds=2)
+    torch = lambda: None  # noqa: E731
+    torch.timed = lambda n: 2e-3 * n
+    row = perf.measure(perf.Case(3, 16, 8), ["numpy"], torch=torch, rounds=2)
     assert row["numpy_vs_gemm"] == pytest.approx(row["engine_numpy_ms"] / row["gemm_floor_ms"], rel=1e-12)
+    assert row["torch_ms"] == pytest.approx(2.0, rel=1e-12)
     assert row["numpy_vs_torch"] == pytest.approx(row["engine_numpy_ms"] / 2.0, rel=1e-12)
     assert row["naive_vs_gemm"] == pytest.approx(row["naive_numpy_ms"] / row["gemm_floor_ms"], rel=1e-12)
     assert row["gemm_gflops"] == pytest.approx(perf.Case(3, 16, 8).flops / (row["gemm_floor_ms"] * 1e-3) / 1e9)
@@ -100,10 +116,20 @@ def test_peers_benchmark_ratio_is_engine_over_torch(monkeypatch):
     peers = _peers_module(monkeypatch)
     bench = peers.EngineVsTorch()
     bench.setup("3x16x8")
-    seen = {}
-    monkeypatch.setattr(perf, "torch_times", lambda cases, rounds: seen.setdefault("torch", [0.5]))
-    monkeypatch.setattr(perf, "race", lambda cands, rounds: {name: 0.125 for name in cands})
-    assert bench.track_ratio_to_torch("3x16x8") == 0.25 and seen  # engine 0.125 s over PyTorch 0.5 s
+    monkeypatch.setattr(perf, "race", lambda cands, rounds: {"engine": {"engine": 0.125}, "torch": {"torch": 0.5}}[next(iter(cands))])
+    assert bench.track_ratio_to_torch("3x16x8") == 0.25  # engine 0.125 s over PyTorch 0.5 s
+
+
+def test_pytorch_process_times_steps_and_reports_its_end_in_one_line():
+    pytest.importorskip("torch")
+    case = perf.Case(2, 8, 4)
+    with perf.TorchProcess(1) as peer:
+        step = peer.step(case)
+        assert perf.race({"torch": step}, rounds=2, min_time=0.01)["torch"] > 0
+        peer._proc.kill()
+        peer._proc.wait()
+        with pytest.raises(RuntimeError, match=r"^the PyTorch process stopped: [^\n]*$"):
+            step.timed(3)
 
 
 def test_gpu_numbers_are_recorded_with_the_device_name(tmp_path):
@@ -116,8 +142,16 @@ def test_gpu_numbers_are_recorded_with_the_device_name(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [os.path.basename(path)]  # nothing half-written beside it
 
 
-def test_cuda_torch_time_is_none_without_cuda():
+def test_cuda_torch_step_is_none_without_cuda():
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is here")
-    assert perf.cuda_torch_seconds(perf.Case(2, 8, 4)) is None
+    assert perf.cuda_torch_step(perf.Case(2, 8, 4)) is None
+
+
+def test_pytorch_process_that_cannot_start_says_why_in_one_line(tmp_path, monkeypatch):
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("raise ImportError('no PyTorch in this test')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    with pytest.raises(RuntimeError, match=r"^the PyTorch process stopped: ImportError: no PyTorch in this test$"):
+        perf.TorchProcess(1)

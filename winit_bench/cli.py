@@ -56,7 +56,7 @@ def _cmd_selftest(args) -> None:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.1e}"))
     gpu = name == "cupy"
     case = perf.GPU_CASE if gpu else perf.Case(4, 1024, 256)
-    speed = perf.measure(case, [name], naive=False, rounds=5, torch_seconds=perf.cuda_torch_seconds(case) if gpu else None)
+    speed = perf.measure(case, [name], naive=False, rounds=5, torch=perf.cuda_torch_step(case) if gpu else None)
     torch_ratio = speed.get(f"{name}_vs_torch", float("nan"))
     print(f"\n{'backend':8s} {'agree':>9s} {'case (depth x width x batch)':>30s} {'step ms':>9s} {'GEMM floor ms':>14s} {'floor GFLOP/s':>14s} {'step/floor':>11s} {'step/torch':>11s}")
     print(f"{name:8s} {len(table) - len(bad):>4d}/{len(table):<4d} {f'{case.depth} x {case.width} x {case.batch}':>30s} "

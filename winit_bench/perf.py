@@ -2,12 +2,15 @@
 
 The floor of a training step is its matrix products alone: per layer ``a @ W.T`` (forward),
 ``δ.T @ a`` (weight gradient) and ``δ @ W`` (error to the layer below) — the "GEMM floor".
-Every ratio here is timed in one process with the candidates interleaved round by round, so a
-noisy machine slows all of them alike; the reported number is the median over rounds.
+Every ratio here is timed with the candidates interleaved round by round, so a noisy machine slows
+all of them alike, and PyTorch right after them (on the CPU in a child process,
+:class:`TorchProcess`); the reported number is the median over rounds.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import statistics
 import subprocess
@@ -140,23 +143,38 @@ def torch_step(case: Case, device: str = "cpu") -> Callable[[], None]:
     return step
 
 
-def race(candidates: dict[str, Callable[[], None]], *, rounds: int = 15, min_time: float = 0.05) -> dict[str, float]:
-    """Median seconds per call of each candidate, interleaved round by round after a warm-up."""
-    calls = {}
-    for name, fn in candidates.items():
-        fn()
-        start, n = time.perf_counter(), 0
-        while time.perf_counter() - start < min_time / 5 or n < 1:
+def _timer(fn) -> Callable[[int], float]:
+    """``timed(n)``: seconds for ``n`` calls of ``fn``; a candidate that runs elsewhere brings its own."""
+    if hasattr(fn, "timed"):
+        return fn.timed
+
+    def timed(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
             fn()
-            n += 1
-        calls[name] = max(1, int(n * 5 * min_time / max(time.perf_counter() - start, 1e-9) / 5))
-    samples: dict[str, list[float]] = {name: [] for name in candidates}
+        return time.perf_counter() - start
+
+    return timed
+
+
+def race(candidates: dict[str, Callable[[], None]], *, rounds: int = 15, min_time: float = 0.05) -> dict[str, float]:
+    """Median seconds per call of each candidate, interleaved round by round after a warm-up.
+
+    Each round runs every candidate for about ``min_time`` seconds (the call count is calibrated
+    once, by doubling until a fifth of that is reached).
+    """
+    timers = {name: _timer(fn) for name, fn in candidates.items()}
+    calls = {}
+    for name, timed in timers.items():
+        timed(1)
+        n = 1
+        while (elapsed := timed(n)) < min_time / 5:
+            n *= 2
+        calls[name] = max(1, round(n * min_time / max(elapsed, 1e-9)))
+    samples: dict[str, list[float]] = {name: [] for name in timers}
     for _ in range(rounds):
-        for name, fn in candidates.items():
-            start = time.perf_counter()
-            for _ in range(calls[name]):
-                fn()
-            samples[name].append((time.perf_counter() - start) / calls[name])
+        for name, timed in timers.items():
+            samples[name].append(timed(calls[name]) / calls[name])
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
@@ -181,15 +199,22 @@ def threads() -> int:
     return os.cpu_count() or 1
 
 
-def measure(case: Case, backends: list[str], *, torch_seconds: float | None = None, naive: bool = True, rounds: int = 15) -> dict:
-    """One row: seconds per step of each backend, the GEMM floor, the naive MLP, PyTorch; and their ratios."""
+def measure(case: Case, backends: list[str], *, torch: Callable[[], None] | None = None, naive: bool = True, rounds: int = 15) -> dict:
+    """One row: seconds per step of each backend, the GEMM floor, the naive MLP, PyTorch; and their ratios.
+
+    ``torch`` is PyTorch's step for ``case`` (:meth:`TorchProcess.step` on the CPU, :func:`cuda_torch_step`
+    on CUDA), raced right after the others rather than between their rounds: interleaved with the
+    engine in its child process, PyTorch was ~4 % slower (each side's idle threads still spinning
+    when the other's round starts).
+    """
     candidates = {f"engine_{b}": engine_step(case, b) for b in backends}
     candidates["gemm_floor"] = gemm_floor(case, backends[0])
     if naive and case.activation == "tanh":
         candidates["naive_numpy"] = naive_step(case)
-    t = race(candidates, rounds=rounds, min_time=0.05 if case.width <= 256 else 0.3)
-    if torch_seconds is not None:
-        t["torch"] = torch_seconds
+    min_time = 0.05 if case.width <= 256 else 0.3
+    t = race(candidates, rounds=rounds, min_time=min_time)
+    if torch is not None:
+        t.update(race({"torch": torch}, rounds=rounds, min_time=min_time))
     row = {"depth": case.depth, "width": case.width, "batch": case.batch, "activation": case.activation, "dtype": case.dtype}
     row.update({f"{k}_ms": v * 1e3 for k, v in t.items()})
     row["gemm_gflops"] = case.flops / t["gemm_floor"] / 1e9
@@ -213,39 +238,97 @@ def measure(case: Case, backends: list[str], *, torch_seconds: float | None = No
 TORCH_SLOW = 1.6
 
 
-def torch_times(cases: list[Case], rounds: int = 15) -> list[float]:
-    """Seconds per PyTorch step for each case, timed in a child process with the same thread count.
+_TORCH_CHILD = """
+import json, sys, time, torch, winit_bench.perf as p
+torch.set_num_threads(int(sys.argv[1]))
+print("ready", flush=True)
+key = step = None
+for line in sys.stdin:
+    case, n = json.loads(line)
+    if case != key:
+        key, step = case, p.torch_step(p.Case(*case))
+    start = time.perf_counter()
+    for _ in range(n):
+        step()
+    print(time.perf_counter() - start, flush=True)
+"""
 
-    A separate process, because PyTorch's OpenMP threads spin after each call and OpenBLAS's do
-    too: sharing two cores, each would slow the other down and neither number would be true.
+
+class TorchProcess:
+    """PyTorch eager on the CPU in a child process with the engine BLAS's thread count, its steps
+    timed on request, so that each case's PyTorch time is taken right after the engine's.
+
+    A process of its own, because PyTorch's OpenMP threads and the engine BLAS's spin after each
+    call: in one process each steals the other's cores and neither number is true (measured:
+    PyTorch 5-20x slower, NumPy 1.2x slower). On request, because PyTorch timed for every case
+    before the engine (the first way) drifted from the engine's numbers on a shared machine: its
+    step at width 128-256 varied by up to ±15 % between runs while the engine's did not.
+    Use as a context manager: ``with TorchProcess() as peer: measure(case, ..., torch=peer.step(case))``.
     """
-    spec = [[c.depth, c.width, c.batch, c.activation, c.dtype] for c in cases]
-    code = (
-        "import json, sys, torch, winit_bench.perf as p\n"
-        f"torch.set_num_threads({threads()})\n"
-        f"cases = [p.Case(*c) for c in {spec!r}]\n"
-        f"print(json.dumps([p.race({{'t': p.torch_step(c)}}, rounds={rounds}, min_time=0.05 if c.width <= 256 else 0.3)['t'] for c in cases]))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    import json
 
-    return json.loads(out.strip().splitlines()[-1])
+    def __init__(self, n_threads: int | None = None):
+        import tempfile
+
+        self._errors = tempfile.TemporaryFile(mode="w+")
+        self._proc = subprocess.Popen([sys.executable, "-c", _TORCH_CHILD, str(n_threads or threads())], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errors, text=True)
+        try:
+            self._answer()  # torch imported: nothing more runs beside what is timed
+        except RuntimeError:
+            self.close()
+            raise
+
+    def _answer(self, request: str | None = None) -> str:
+        try:
+            if request is not None:
+                self._proc.stdin.write(request + "\n")
+                self._proc.stdin.flush()
+            answer = self._proc.stdout.readline()
+        except BrokenPipeError:
+            answer = ""
+        if not answer:
+            self._errors.seek(0)
+            last = (self._errors.read().strip().splitlines() or ["no message"])[-1]
+            raise RuntimeError(f"the PyTorch process stopped: {last}")
+        return answer
+
+    def timed(self, case: Case, n: int) -> float:
+        """Seconds for ``n`` PyTorch steps of ``case`` in the child."""
+        return float(self._answer(json.dumps([[case.depth, case.width, case.batch, case.activation, case.dtype], n])))
+
+    def step(self, case: Case) -> Callable[[], None]:
+        """A race candidate: one PyTorch step of ``case`` per call, and ``timed(n)`` for n of them."""
+
+        def one():
+            self.timed(case, 1)
+
+        one.timed = lambda n: self.timed(case, n)
+        return one
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError):  # the child has stopped already
+            self._proc.stdin.close()
+        self._proc.wait()
+        self._errors.close()
+
+    def __enter__(self) -> "TorchProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 #: the GPU target's case: the cupy step against cuBLAS alone and against PyTorch eager on CUDA
 GPU_CASE = Case(8, 4096, 4096)
 
 
-def cuda_torch_seconds(case: Case, rounds: int = 5) -> float | None:
-    """Seconds per PyTorch step on CUDA, in this process (the device is what both share, each
-    call synchronised); None without PyTorch or without a CUDA build of it."""
+def cuda_torch_step(case: Case) -> Callable[[], None] | None:
+    """PyTorch's step on CUDA, to race in this process (the device is what both share, each call
+    synchronised); None without PyTorch or without a CUDA build of it."""
     try:
         import torch
     except ImportError:
         return None
-    if not torch.cuda.is_available():
-        return None
-    return race({"t": torch_step(case, "cuda")}, rounds=rounds)["t"]
+    return torch_step(case, "cuda") if torch.cuda.is_available() else None
 
 
 def record(row: dict, info: dict, directory: str = "results") -> str:
@@ -324,11 +407,11 @@ def perf_table(backends: list[str], grid=None, *, rounds: int = 15, progress=Non
 
     import pandas as pd
 
-    grid = list(grid or TARGET_GRID)
-    torch_s = torch_times(grid, rounds) if importlib.util.find_spec("torch") else [None] * len(grid)
     rows = []
-    for case, ts in zip(grid, torch_s):
-        rows.append(measure(case, backends, torch_seconds=ts, rounds=rounds))
-        if progress:
-            progress(case)
+    with contextlib.ExitStack() as stack:
+        peer = stack.enter_context(TorchProcess()) if importlib.util.find_spec("torch") else None
+        for case in grid or TARGET_GRID:
+            rows.append(measure(case, backends, torch=peer.step(case) if peer else None, rounds=rounds))
+            if progress:
+                progress(case)
     return pd.DataFrame(rows)

@@ -36,7 +36,8 @@ _SYMBOLS = {  # (name, 64-bit integers) in the order they are tried
     np.float64: [("scipy_cblas_dgemm64_", True), ("cblas_dgemm64_", True), ("scipy_cblas_dgemm", False), ("cblas_dgemm", False)],
 }
 
-#: below this many weights the ctypes call (~5 µs) costs more than the pass over ``W`` it saves
+#: below this many weights the ctypes call (~5 µs) costs more than the pass over ``W`` it saves,
+#: unless the product is big enough for MKL (:data:`MATMUL_MIN`), where it is that call either way
 FUSED_MIN = 1 << 15
 #: below this many multiply-adds NumPy's OpenBLAS (called with less overhead) is as fast as MKL
 #: (measured: MKL wins from width 128 x batch 256 and width 256 x batch 32 up)
@@ -184,7 +185,9 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
 def subtract_product(w: np.ndarray, delta: np.ndarray, a_prev: np.ndarray) -> bool:
     """``w -= delta.T @ a_prev`` in one gemm; False (nothing done) when it cannot run here or would not pay."""
     dt = w.dtype.type
-    if w.size < FUSED_MIN or dt not in _SYMBOLS or not (delta.dtype == a_prev.dtype == w.dtype):
+    batch = delta.shape[0]
+    mkl_product = library() == "mkl" and w.size * batch >= MATMUL_MIN  # the product alone would be this same call
+    if (w.size < FUSED_MIN and not mkl_product) or dt not in _SYMBOLS or not (delta.dtype == a_prev.dtype == w.dtype):
         return False
     if not (w.flags.c_contiguous and delta.flags.c_contiguous and a_prev.flags.c_contiguous and w.flags.writeable):
         return False
@@ -192,7 +195,6 @@ def subtract_product(w: np.ndarray, delta: np.ndarray, a_prev: np.ndarray) -> bo
     if gemm is None:
         return False
     n_out, n_in = w.shape
-    batch = delta.shape[0]
     if delta.shape != (batch, n_out) or a_prev.shape != (batch, n_in):
         raise ValueError(f"shapes do not chain: W{w.shape}, delta{delta.shape}, a_prev{a_prev.shape}")
     gemm(_ROW_MAJOR, _TRANS, _NO_TRANS, n_out, n_in, batch, -1.0, delta.ctypes.data, n_out,
