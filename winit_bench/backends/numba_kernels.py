@@ -26,6 +26,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from ..activations import GELU_C, GELU_K, LECUN_TANH_SCALE, SELU_ALPHA, SELU_SCALE
+from . import numba_cache  # noqa: F401  (drops compiled kernels cached from older sources of these modules)
 
 # ---------------------------------------------------------------------------------------------- codes
 LINEAR, RELU, LEAKY_RELU, TANH, SIGMOID, SELU, ELU, GELU, SILU, SOFTPLUS, LECUN_TANH = range(11)
