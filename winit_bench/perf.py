@@ -199,6 +199,11 @@ def threads() -> int:
     return os.cpu_count() or 1
 
 
+#: seconds between the engine's rounds and PyTorch's: Intel OpenMP's threads (MKL's) spin for 200 ms
+#: after their last call by default (``KMP_BLOCKTIME``), on the cores PyTorch's child then needs
+SETTLE = 0.25
+
+
 def measure(case: Case, backends: list[str], *, torch: Callable[[], None] | None = None, naive: bool = True, rounds: int = 15) -> dict:
     """One row: seconds per step of each backend, the GEMM floor, the naive MLP, PyTorch; and their ratios.
 
@@ -214,6 +219,7 @@ def measure(case: Case, backends: list[str], *, torch: Callable[[], None] | None
     min_time = 0.05 if case.width <= 256 else 0.3
     t = race(candidates, rounds=rounds, min_time=min_time)
     if torch is not None:
+        time.sleep(SETTLE)
         t.update(race({"torch": torch}, rounds=rounds, min_time=min_time))
     row = {"depth": case.depth, "width": case.width, "batch": case.batch, "activation": case.activation, "dtype": case.dtype}
     row.update({f"{k}_ms": v * 1e3 for k, v in t.items()})
