@@ -38,7 +38,7 @@ def test_a_candidate_timed_elsewhere_reports_its_own_seconds():
 
 
 def test_ratios_are_the_measured_times_divided():
-    torch = lambda: None  # noqa: E731
+    torch = lambda: None
     torch.timed = lambda n: 2e-3 * n
     row = perf.measure(perf.Case(3, 16, 8), ["numpy"], torch=torch, rounds=2)
     assert row["numpy_vs_gemm"] == pytest.approx(row["engine_numpy_ms"] / row["gemm_floor_ms"], rel=1e-12)

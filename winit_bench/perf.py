@@ -208,9 +208,8 @@ def measure(case: Case, backends: list[str], *, torch: Callable[[], None] | None
     """One row: seconds per step of each backend, the GEMM floor, the naive MLP, PyTorch; and their ratios.
 
     ``torch`` is PyTorch's step for ``case`` (:meth:`TorchProcess.step` on the CPU, :func:`cuda_torch_step`
-    on CUDA), raced right after the others rather than between their rounds: interleaved with the
-    engine in its child process, PyTorch was ~4 % slower (each side's idle threads still spinning
-    when the other's round starts).
+    on CUDA), raced right after the others, not between their rounds: interleaved, PyTorch's child
+    was ~4 % slower (each side's idle threads still spin when the other's round starts).
     """
     candidates = {f"engine_{b}": engine_step(case, b) for b in backends}
     candidates["gemm_floor"] = gemm_floor(case, backends[0])
@@ -316,7 +315,7 @@ class TorchProcess:
         self._proc.wait()
         self._errors.close()
 
-    def __enter__(self) -> "TorchProcess":
+    def __enter__(self) -> TorchProcess:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -414,8 +413,7 @@ def perf_table(backends: list[str], grid=None, *, rounds: int = 15, progress=Non
     import pandas as pd
 
     rows = []
-    with contextlib.ExitStack() as stack:
-        peer = stack.enter_context(TorchProcess()) if importlib.util.find_spec("torch") else None
+    with TorchProcess() if importlib.util.find_spec("torch") else contextlib.nullcontext() as peer:
         for case in grid or TARGET_GRID:
             rows.append(measure(case, backends, torch=peer.step(case) if peer else None, rounds=rounds))
             if progress:

@@ -52,7 +52,9 @@ def _here():
 def keep_fresh() -> None:
     """Drop the package's stale kernels from numba's cache directory for this package."""
     here = Path(__file__).parent
-    drop_stale(_here._cache._cache_path, [here / f"{m}.py" for m in MODULES])
+    cache_dir = getattr(getattr(_here, "_cache", None), "_cache_path", None)  # numba's internals: absent, nothing to do
+    if cache_dir is not None:
+        drop_stale(cache_dir, [here / f"{m}.py" for m in MODULES])
 
 
 keep_fresh()  # on import, before any cached kernel of these modules is loaded (numba_kernels imports this)
