@@ -128,7 +128,7 @@ def test_pytorch_process_times_steps_and_reports_its_end_in_one_line():
         assert perf.race({"torch": step}, rounds=2, min_time=0.01)["torch"] > 0
         peer._proc.kill()
         peer._proc.wait()
-        with pytest.raises(RuntimeError, match=r"^the PyTorch process stopped: [^\n]*$"):
+        with pytest.raises(ChildProcessError, match=r"^the PyTorch process stopped: [^\n]*$"):
             step.timed(3)
 
 
@@ -153,5 +153,19 @@ def test_pytorch_process_that_cannot_start_says_why_in_one_line(tmp_path, monkey
     (tmp_path / "torch").mkdir()
     (tmp_path / "torch" / "__init__.py").write_text("raise ImportError('no PyTorch in this test')\n")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
-    with pytest.raises(RuntimeError, match=r"^the PyTorch process stopped: ImportError: no PyTorch in this test$"):
+    with pytest.raises(ChildProcessError, match=r"^the PyTorch process stopped: ImportError: no PyTorch in this test$"):
         perf.TorchProcess(1)
+
+
+def test_perf_command_with_a_broken_pytorch_fails_in_one_line_and_writes_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("raise ImportError('a broken PyTorch build')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    out = tmp_path / "table.csv"
+    run = subprocess.run([sys.executable, "-m", "winit_bench.cli", "perf", "--quick", "--backends", "numpy", "--out", str(out)],
+                         capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert run.returncode == 2 and not out.exists()
+    assert run.stderr.strip() == "winit-bench: error: the PyTorch process stopped: ImportError: a broken PyTorch build"

@@ -278,7 +278,7 @@ class TorchProcess:
         self._proc = subprocess.Popen([sys.executable, "-c", _TORCH_CHILD, str(n_threads or threads())], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errors, text=True)
         try:
             self._answer()  # torch imported: nothing more runs beside what is timed
-        except RuntimeError:
+        except ChildProcessError:
             self.close()
             raise
 
@@ -293,7 +293,7 @@ class TorchProcess:
         if not answer:
             self._errors.seek(0)
             last = (self._errors.read().strip().splitlines() or ["no message"])[-1]
-            raise RuntimeError(f"the PyTorch process stopped: {last}")
+            raise ChildProcessError(f"the PyTorch process stopped: {last}")
         return answer
 
     def timed(self, case: Case, n: int) -> float:
