@@ -169,3 +169,20 @@ def test_perf_command_with_a_broken_pytorch_fails_in_one_line_and_writes_nothing
                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert run.returncode == 2 and not out.exists()
     assert run.stderr.strip() == "winit-bench: error: the PyTorch process stopped: ImportError: a broken PyTorch build"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rounds", "0"], "winit-bench: error: --rounds must be a positive integer, got 0"),
+    (["--out", "{blocker}/sub/table.csv"], "winit-bench: error: cannot create output folder '{blocker}/sub': Not a directory"),
+])  # fmt: skip
+def test_perf_command_rejects_bad_arguments_before_timing_anything(args, message, tmp_path):
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    args = [a.format(blocker=blocker) for a in args]
+    run = subprocess.run([sys.executable, "-m", "winit_bench.cli", "perf", "--backends", "numpy", *args],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=60)  # fmt: skip
+    assert run.returncode == 2 and run.stderr.strip() == message.format(blocker=blocker)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # no results folder, no table

@@ -91,11 +91,15 @@ def _cmd_perf(args) -> None:
 
     from . import perf
     from .backends import cblas
-    from .study import atomic_write_text
+    from .study import atomic_write_text, prepare_dir
 
+    if args.rounds < 1:
+        raise ValueError(f"--rounds must be a positive integer, got {args.rounds}")
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
     for name in names:
         backends.get_backend(name)  # unusable -> one line, before any timing
+    out = Path(args.out or os.path.join("results", f"perf-{datetime.datetime.now():%Y%m%d-%H%M%S}.csv"))
+    prepare_dir(out.parent)  # an unwritable place -> one line, before any timing
     grid = perf.TARGET_GRID[:3] if args.quick else perf.TARGET_GRID
     table = perf.perf_table(names, grid, rounds=5 if args.quick else args.rounds, progress=lambda c: print(f"  measured depth {c.depth} width {c.width} batch {c.batch}", file=sys.stderr))
     mem = {name: perf.memory(backend=name) for name in names}
@@ -110,8 +114,6 @@ def _cmd_perf(args) -> None:
         print(f"warning: PyTorch took over {perf.TORCH_SLOW}x this machine's GEMM floor at width 1024 (about 1.2x when "
               "it runs normally): a busy machine or fewer threads than the engine; measure again before comparing")
     print(f"targets: {perf.TARGETS}")
-    out = Path(args.out or os.path.join("results", f"perf-{datetime.datetime.now():%Y%m%d-%H%M%S}.csv"))
-    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, table.assign(**{f"memory_ratio_{name}": m["ratio"] for name, m in mem.items()}).to_csv(index=False))
     print(f"table written to {out}")
 
