@@ -16,7 +16,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from winit_bench import study  # noqa: E402
-from winit_bench.distributed import CRASH_MARKER_ENV, DaskExecutor  # noqa: E402
+from winit_bench.study.dask import CRASH_MARKER_ENV, DaskExecutor  # noqa: E402
 
 TINY = dict(initializers=["he_normal", "ones"], activations=["relu", "tanh"], depths=[2, 3], widths=[8], seeds=[0, 1], threads=1)
 CLI_TINY = ["--profile", "quick", "--initializers", "he_normal,ones", "--activations", "relu,tanh", "--depths", "2,3",
