@@ -21,7 +21,7 @@ import numpy as np
 VARIANCE_INPUT_OFFSET = 10_000
 VARIANCE_TARGET_OFFSET = 20_000
 #: keys of the purposes that are children of the run's seed: two elements, the second never 1 (biases' mark)
-TRAIN_BATCHES_TAG = (7,)
+TRAIN_BATCHES_TAG = (0xB47C, 0xB47C)
 SYMMETRY_TAG = (0x5E77, 0x5E77)
 ERROR_TARGET_TAG = (0xD1A9, 0x7A29)
 
