@@ -15,11 +15,12 @@
 
 from __future__ import annotations
 
-from .executors import ClusterLost, InProcess, make_executor, weight_groups
+from .executors import ClusterLost, InProcess, weight_groups
 from .kinds import BY_NAME, KINDS, grid
 from .kinds.variance import WeightCache
 from .profiles import DEFAULT_ACTIVATIONS, PROFILES
-from .runner import CRASH_ENV, check_extras, run_one, run_study
+from .record import run_one
+from .runner import CRASH_ENV, check_extras, make_executor, run_study
 from .spec import Config, Spec, canonical_activations, canonical_initializers, make_spec, resume_conflicts
 from .store import LOG_NAME, SPEC_NAME, RunFolder, RunFolderError, is_run_dir, latest_run, new_run_dir
 from .summary import summarize

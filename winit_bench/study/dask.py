@@ -90,7 +90,7 @@ def _maybe_crash() -> None:
 def run_task(cfgs, threads: int | None) -> list[dict]:
     """The task a worker runs: configurations that share one weight draw -> their records (never raises
     for the configurations' own errors). The draw is freed when the task ends."""
-    from .runner import run_one
+    from .record import run_one
 
     _limit_threads(threads)
     _maybe_crash()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable, Iterator
 
 from .kinds.variance import WeightCache, draw_key
+from .record import run_one
 from .spec import Config
 
 
@@ -40,8 +41,6 @@ class InProcess:
 
     def map(self, configs: list[Config], *, exclusive: bool = False, started: Callable[[Config], None] | None = None) -> Iterator[dict]:
         """Records of ``configs`` as they finish (``exclusive``: timing configurations that must run alone)."""
-        from .runner import run_one
-
         for cfg in configs:
             if started is not None:
                 started(cfg)
@@ -52,14 +51,3 @@ class InProcess:
 
     def close(self) -> None:
         self.cache = WeightCache()
-
-
-def make_executor(workers: int | None = None, scheduler: str | None = None, *, threads: int | None = 1):
-    """InProcess without ``workers``/``scheduler``; else a Dask executor (the ``distributed`` extra)."""
-    if workers is not None and scheduler is not None:
-        raise ValueError("give either workers (a local Dask cluster) or scheduler (an existing one), not both")
-    if workers is None and scheduler is None:
-        return InProcess()
-    from .dask import DaskExecutor
-
-    return DaskExecutor(workers=workers, scheduler=scheduler, threads=threads)

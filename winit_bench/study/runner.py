@@ -10,53 +10,26 @@ import os
 import platform
 import sys
 import time
-import traceback
-import warnings
 from pathlib import Path
 
-import numpy as np
-
-from .executors import make_executor
+from .executors import InProcess
 from .kinds import BY_NAME, KINDS, grid
-from .kinds.variance import WeightCache
-from .spec import Config, Spec
+from .spec import Spec
 from .store import RunFolder, RunFolderError, elapsed_seconds, now
 
 #: set to N to make the run exit abruptly (as if killed) after N configurations were logged; for tests
 CRASH_ENV = "WINIT_BENCH_CRASH_AFTER"
 
 
-def run_one(cfg: Config, cache: WeightCache | None = None, worker: str = "local") -> dict:
-    """Run one configuration and return its log record; never raises for the configuration's own errors.
+def make_executor(workers: int | None = None, scheduler: str | None = None, *, threads: int | None = 1):
+    """InProcess without ``workers``/``scheduler``; else a Dask executor (the ``distributed`` extra)."""
+    if workers is not None and scheduler is not None:
+        raise ValueError("give either workers (a local Dask cluster) or scheduler (an existing one), not both")
+    if workers is None and scheduler is None:
+        return InProcess()
+    from .dask import DaskExecutor  # the distributed extra, imported only here
 
-    A configuration that raises or diverges is a *recorded failure* (``status`` and ``error``), not an
-    exception. ``backend`` is the backend that really ran (``params["backend"]``, or this process's
-    ``$WINIT_BENCH_BACKEND`` when that is None) and ``worker`` says where. ``cache`` holds the last
-    weight draw, shared by neighbouring configurations that draw the same weights (default: a new one).
-    """
-    from ..backends import get_backend
-
-    cache = WeightCache() if cache is None else cache
-    rec = dict(key=cfg.key, kind=cfg.kind, params=cfg.params, status="ok", error=None, rows=[], backend=cfg.params.get("backend"), worker=worker)
-    start = time.perf_counter()
-    try:
-        rec["backend"] = get_backend(cfg.params.get("backend")).name
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # overflow in exploding nets is data, not news
-            rec["rows"] = BY_NAME[cfg.kind].run(cfg.params, cache)
-    except KeyboardInterrupt:
-        raise
-    except FloatingPointError as exc:  # wb.Diverged and friends
-        rec.update(status="diverged", error=f"{type(exc).__name__}: {exc}")
-    except MemoryError as exc:
-        cache.clear()
-        rec.update(status="failed", error=f"MemoryError: {exc}")
-    except Exception as exc:
-        rec.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-        if os.environ.get("WINIT_BENCH_DEBUG"):
-            traceback.print_exc()
-    rec["elapsed_s"] = time.perf_counter() - start
-    return rec
+    return DaskExecutor(workers=workers, scheduler=scheduler, threads=threads)
 
 
 def check_extras(spec: Spec) -> None:
@@ -173,4 +146,4 @@ def _blas_threads(n: int | None):
     return threadpool_limits(limits=n)
 
 
-__all__ = ["CRASH_ENV", "RunFolderError", "check_extras", "run_one", "run_study"]
+__all__ = ["CRASH_ENV", "RunFolderError", "check_extras", "make_executor", "run_study"]

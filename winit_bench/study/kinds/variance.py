@@ -159,7 +159,7 @@ class Variance(Kind):
         return [{**base, "net_depth": ids["depth"], **{k: v for k, v in r.items() if k not in ids}} for r in record["rows"]]
 
     def summarize(self, tables: dict) -> dict:
-        from ..summary import variance_by_depth
+        from .variance_tables import variance_by_depth
 
         return {"variance_by_depth": variance_by_depth(tables["variance"], tables["spec"])}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..plots import colors, heatmap, panels, save
-from ..summary import predicted_column
+from .variance_tables import predicted_column
 
 
 def _profile_plot(var, spec, column: str, pred: str | None, path: Path, title: str, relative_to_last: bool) -> None:
