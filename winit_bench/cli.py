@@ -151,7 +151,6 @@ def _cmd_run(args) -> None:
             conflicts = study.resume_conflicts(spec, **given)
             if conflicts:
                 raise ValueError(f"{run_dir} was started with another grid: {'; '.join(conflicts)}; resume without these options or start a new run")
-            print(f"resuming {run_dir} (with its own grid)", file=sys.stderr)
             out = study.run_study(None, run_dir, resume=True, progress=not args.no_progress, **cluster)
         else:
             spec = study.make_spec(args.profile or "default", backend=name, **grid)

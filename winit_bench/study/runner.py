@@ -78,10 +78,11 @@ def run_study(spec: Spec | None, run_dir: Path, *, resume: bool = False, progres
     return folder.path
 
 
-def _announce(spec: Spec, where: dict, n: int, run_dir: Path) -> None:
+def _announce(spec: Spec, where: dict, n: int, done: int, run_dir: Path) -> None:
     where = f", {where['executor']}" + (f" ({where['workers']} workers)" if "workers" in where else "")
     backend = spec.backend or "each worker's backend"
-    print(f"winit-bench run: {n} configurations ({spec.profile} profile, {backend}, {spec.dtype}{where}) -> {run_dir}", file=sys.stderr)
+    resumed = f", resuming with {done} done" if done else ""
+    print(f"winit-bench run: {n} configurations ({spec.profile} profile, {backend}, {spec.dtype}{where}{resumed}) -> {run_dir}", file=sys.stderr)
 
 
 def _backend_info(spec: Spec, where: dict) -> dict:
@@ -109,7 +110,7 @@ def _run(spec: Spec, folder: RunFolder, meta: dict, executor, *, progress: bool)
     todo = [c for c in configs if c.key not in done]
     session["skipped"] = len(configs) - len(todo)
     if progress:
-        _announce(spec, where, len(configs), folder.path)
+        _announce(spec, where, len(configs), len(configs) - len(todo), folder.path)
     crash_after = int(os.environ.get(CRASH_ENV, "0") or 0)
     bar = Progress(len(configs), initial=len(configs) - len(todo), enabled=progress)
     append, t0, index = folder.appender(), time.perf_counter(), len(meta["sessions"]) - 1
