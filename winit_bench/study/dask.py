@@ -38,6 +38,8 @@ from .kinds.variance import WeightCache
 
 #: test hook: a path; the first task that creates this file (O_EXCL) kills its worker (os._exit) mid-run
 CRASH_MARKER_ENV = "WINIT_BENCH_WORKER_CRASH_MARKER"
+#: test hook: seconds each task waits before it starts, so that a test can act while a run is under way
+DELAY_ENV = "WINIT_BENCH_WORKER_DELAY"
 #: seconds to wait for a scheduler to answer
 CONNECT_TIMEOUT = 5
 #: seconds without a connection to the scheduler after which the cluster counts as lost
@@ -94,8 +96,18 @@ def run_task(cfgs, threads: int | None) -> list[dict]:
 
     _limit_threads(threads)
     _maybe_crash()
+    time.sleep(float(os.environ.get(DELAY_ENV) or 0))
     cache, worker = WeightCache(), _worker_name()
     return [run_one(cfg, cache, worker=worker) for cfg in cfgs]
+
+
+def _quiet_logs(prefix: str) -> dict:
+    """Set every logger under ``prefix`` to CRITICAL; their previous levels."""
+    names = [prefix] + [n for n in logging.root.manager.loggerDict if n.startswith(prefix + ".")]
+    old = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.CRITICAL)
+    return old
 
 
 def _failed_record(cfg, exc: BaseException) -> dict:
@@ -152,6 +164,8 @@ class DaskExecutor:
             self.client = dist.Client(self.cluster, set_as_default=False)
             self.address = self.cluster.scheduler_address
         self._run_id = uuid.uuid4().hex[:8]
+        # the client logs its reconnection attempts with tracebacks; a lost cluster is reported as ClusterLost instead
+        self._log_levels = _quiet_logs("distributed")
 
     # ------------------------------------------------------------------ the executor protocol
 
@@ -206,7 +220,7 @@ class DaskExecutor:
         elif fut.status == "error":
             recs = [_failed_record(cfg, fut.exception()) for cfg in group]
         else:  # cancelled or lost with the scheduler: nothing is known about these configurations
-            raise ClusterLost(f"the Dask cluster at {self.address} dropped its work ({fut.status})")
+            raise ClusterLost(f"lost the Dask scheduler at {self.address} (its tasks were {fut.status})")
         fut.release()
         return recs
 
@@ -242,3 +256,5 @@ class DaskExecutor:
             if self.cluster is not None:
                 self.cluster.close()
                 self.cluster = None
+            for name, level in self._log_levels.items():
+                logging.getLogger(name).setLevel(level)
