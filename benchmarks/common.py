@@ -23,87 +23,7 @@ import numpy as np
 PROFILE_VAR = "WINIT_BENCH_PROFILE"
 BACKEND_VAR = "WINIT_BENCH_BACKEND"
 
-# every initializer with a closed-form draw (orthogonal's QR is timed on its own)
-NON_ORTHOGONAL = [
-    "uniform", "normal", "truncated_normal", "lecun_normal", "lecun_uniform", "xavier_normal",
-    "xavier_uniform", "he_normal", "he_uniform", "kumar_normal", "identity", "sparse",
-    "variance_scaling", "torch_linear_default",
-]  # fmt: skip
-
-# depth x width x batch: the performance targets' grid (winit_bench.perf.TARGET_GRID)
-PEER_GRID = ["10x1024x256", "10x64x32", "10x64x256", "10x128x32", "10x128x256", "10x256x32", "10x256x256", "50x64x32", "50x64x256"]
-
-PROFILES = {
-    "quick": {
-        "init_names": ["xavier_uniform", "he_normal", "truncated_normal"],
-        "init_sizes": [256],
-        "qr_sizes": [64, 256],
-        "ratio_repeat": 3,
-        "depth": [2],
-        "width": [128],
-        "batch": [64],
-        "dtype": ["float32"],
-        "track_repeat": 3,
-        "stats_shapes": ["8x128x64"],
-        "peer_cases": ["10x64x32"],
-        "stab_inits": ["xavier_normal", "he_normal"],
-        "stab_acts": ["tanh", "relu"],
-        "stab_depth": [4],
-        "stab_width": [64],
-        "stab_batch": 256,
-        "train_inits": ["xavier_normal", "he_normal"],
-        "train_acts": ["tanh", "relu"],
-        "train_depth": [3],
-        "train_width": 64,
-        "train_steps": 50,
-    },
-    "default": {
-        "init_names": NON_ORTHOGONAL,
-        "init_sizes": [256, 1024, 4096],
-        "qr_sizes": [64, 256, 1024],
-        "ratio_repeat": 5,
-        "depth": [2, 8],
-        "width": [256, 1024],
-        "batch": [64, 512],
-        "dtype": ["float32", "float64"],
-        "track_repeat": 5,
-        "stats_shapes": ["50x512x256"],
-        "peer_cases": PEER_GRID,
-        "stab_inits": ["lecun_normal", "xavier_normal", "he_normal", "kumar_normal", "orthogonal", "torch_linear_default"],
-        "stab_acts": ["tanh", "relu", "sigmoid"],
-        "stab_depth": [4, 16, 32],
-        "stab_width": [64, 256],
-        "stab_batch": 512,
-        "train_inits": ["lecun_normal", "xavier_normal", "he_normal", "kumar_normal", "orthogonal", "torch_linear_default"],
-        "train_acts": ["tanh", "relu", "sigmoid"],
-        "train_depth": [3, 10],
-        "train_width": 64,
-        "train_steps": 300,
-    },
-    "full": {
-        "init_names": NON_ORTHOGONAL,
-        "init_sizes": [256, 1024, 4096],
-        "qr_sizes": [64, 256, 1024, 2048],
-        "ratio_repeat": 7,
-        "depth": [2, 8, 32],
-        "width": [256, 1024, 4096],
-        "batch": [64, 512, 4096],
-        "dtype": ["float32", "float64"],
-        "track_repeat": 7,
-        "stats_shapes": ["50x512x256", "20x2048x1024"],
-        "peer_cases": PEER_GRID + ["8x4096x4096"],  # the GPU target
-        "stab_inits": ["lecun_normal", "xavier_normal", "he_normal", "kumar_normal", "orthogonal", "torch_linear_default"],
-        "stab_acts": ["tanh", "relu", "sigmoid"],
-        "stab_depth": [4, 16, 32, 64],
-        "stab_width": [64, 256, 1024],
-        "stab_batch": 1024,
-        "train_inits": ["lecun_normal", "xavier_normal", "he_normal", "kumar_normal", "orthogonal", "torch_linear_default"],
-        "train_acts": ["tanh", "relu", "sigmoid"],
-        "train_depth": [3, 10, 20],
-        "train_width": 128,
-        "train_steps": 1000,
-    },
-}
+from winit_bench.study.profiles import PROFILES  # noqa: E402  (one definition for the study and the suite)
 
 
 def profile_name() -> str:
@@ -118,7 +38,7 @@ PROFILE = profile_name()
 
 def P(key: str):
     """The value of ``key`` in the active profile."""
-    return PROFILES[PROFILE][key]
+    return PROFILES[PROFILE]["bench"][key]
 
 
 def skip(reason: str):

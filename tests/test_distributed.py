@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from pathlib import Path
 import subprocess
 import sys
 
@@ -16,7 +17,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from winit_bench import study  # noqa: E402
-from winit_bench.distributed import CRASH_MARKER_ENV, DaskExecutor  # noqa: E402
+from winit_bench.study.dask import CRASH_MARKER_ENV, DaskExecutor  # noqa: E402
 
 TINY = dict(initializers=["he_normal", "ones"], activations=["relu", "tanh"], depths=[2, 3], widths=[8], seeds=[0, 1], threads=1)
 CLI_TINY = ["--profile", "quick", "--initializers", "he_normal,ones", "--activations", "relu,tanh", "--depths", "2,3",
@@ -143,3 +144,75 @@ def test_missing_extra_is_one_line(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert "pip install 'winit_bench[distributed]'" in err
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_losing_the_scheduler_records_nothing_and_resume_finishes(reference, tmp_path):
+    """A real `dask scheduler` + `dask worker` on loopback; the scheduler is killed mid-run."""
+    import signal
+    import time
+
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(Path(sys.executable).with_name("dask"))
+    env = {**ENV, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "WINIT_BENCH_WORKER_DELAY": "0.3"}
+    sched = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    worker = subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    run = tmp_path / "run"
+    try:
+        driver = subprocess.Popen([sys.executable, "-m", "winit_bench.cli", "run", *CLI_TINY, "--scheduler", address, "--out", str(run)],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        log = run / study.LOG_NAME
+        _wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 3, 90, "three finished configurations")
+        os.killpg(sched.pid, signal.SIGKILL)
+        t0 = time.monotonic()
+        out, err = driver.communicate(timeout=120)
+        stopped_after = time.monotonic() - t0
+    finally:
+        for p in (sched, worker):
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    lines = err.strip().splitlines()
+    assert driver.returncode == 3, err
+    assert "lost the Dask scheduler" in lines[-1] and f"--resume {run}" in lines[-1] and "Traceback" not in err, err
+    assert stopped_after < 60
+    recs = _log(run)
+    assert 3 <= len(recs) < len(study.grid(_spec()))
+    assert all(r["status"] != "failed" for r in recs), [r["error"] for r in recs if r["status"] == "failed"]
+    proc = subprocess.run([sys.executable, "-m", "winit_bench.cli", "run", "--resume", str(run), "--no-progress"], env=ENV,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    keys = [r["key"] for r in _log(run)]
+    assert keys[: len(recs)] == [r["key"] for r in recs] and len(keys) == len(set(keys)) == len(study.grid(_spec()))
+    _assert_same_tables(reference, run, drop=("key",))
+
+
+def test_the_local_cluster_serves_no_dashboard():
+    executor = DaskExecutor(workers=1)
+    try:
+        scheduler = executor.cluster.scheduler  # Dask always runs an HTTP server; it must serve nothing, on loopback
+        host, port = scheduler.http_server.address, scheduler.http_server.port
+        assert host == "127.0.0.1" and port != 8787
+        import urllib.error
+        import urllib.request
+
+        for route in ("/status", "/info/main/workers.html", "/health"):
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{route}", timeout=5)
+            assert info.value.code == 404
+    finally:
+        executor.close()

@@ -1,7 +1,7 @@
 """Tests of the initializer library: targets, truncation, gains, seeding and input checking.
 
 Every statistical expectation here is recomputed in the test from the closed forms of
-``/work/shared/REFERENCE.md`` (or from an independent numerical integration), never copied from
+the papers' formulas (or from an independent numerical integration), never copied from
 the library's own output. Tolerances follow from the sample size (see :func:`mean_tol` and
 :func:`std_rel_tol`), so a wrong factor (``n_out`` for ``n_in``, a missing gain, an uncorrected
 truncation) fails while sampling noise does not.
@@ -137,7 +137,7 @@ def _variance_scaling_target(scale, mode, dist):
 LN2 = math.log(2.0)
 LECUN_TANH_D0 = 1.7159 * 2.0 / 3.0
 
-# (id, name, kwargs, target(shape)); targets follow REFERENCE.md's table with (o, i) = (n_out, n_in)
+# (id, name, kwargs, target(shape)); targets follow the papers' formulas with (o, i) = (n_out, n_in)
 STAT_CASES = [
     ("uniform(-0.3,0.7)", "uniform", {"a": -0.3, "b": 0.7}, lambda s: _u(1.0 / math.sqrt(12.0), 0.2)),
     ("uniform-default", "uniform", {}, lambda s: _u(0.1 / math.sqrt(12.0))),  # Keras U(-0.05, 0.05)

@@ -45,39 +45,34 @@ def test_aliases_are_canonical_and_unknown_names_rejected():
         study.make_spec("huge")
 
 
-def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
-    p = tmp_path / "f.txt"
-    study.atomic_write_text(p, "one")
-    study.atomic_write_text(p, "two")
-    assert p.read_text() == "two"
-    with pytest.raises(RuntimeError):
-        study.atomic_save(tmp_path / "g.csv", lambda tmp: (_ for _ in ()).throw(RuntimeError("boom")))
-    assert sorted(x.name for x in tmp_path.iterdir()) == ["f.txt"]
-
-
-def test_torn_last_line_is_ignored(tmp_path):
+def test_torn_last_line_is_dropped_on_resume_and_an_error_for_report(tmp_path):
     log = tmp_path / study.LOG_NAME
-    log.write_text(json.dumps({"key": "a", "status": "ok", "rows": []}) + "\n" + '{"key": "b", "sta')
-    assert set(study.read_log(tmp_path)) == {"a"}
+    (tmp_path / study.SPEC_NAME).write_text("{}")
+    rec = {"key": "a", "kind": "variance", "status": "ok", "params": {}, "rows": []}
+    log.write_text(json.dumps(rec) + "\n" + '{"key": "b", "sta')
+    folder = study.RunFolder.open(tmp_path)
+    assert set(folder.read_log(strict=False)) == {"a"}
+    with pytest.raises(study.RunFolderError, match="torn"):
+        folder.read_log()
 
 
 def test_failures_are_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
     import winit_bench as wb
 
-    real_variance, real_train = study.run_variance, study.run_train
+    real_variance, real_train = study.BY_NAME["variance"].run, study.BY_NAME["train"].run
 
     def variance(p, cache):
         if p["initializer"] == "ones":
             raise wb.Diverged(0, float("nan"))
         return real_variance(p, cache)
 
-    def train(p):
+    def train(p, cache):
         if p["activation"] == "tanh":
             raise RuntimeError("simulated crash")
-        return real_train(p)
+        return real_train(p, cache)
 
-    monkeypatch.setattr(study, "run_variance", variance)
-    monkeypatch.setattr(study, "run_train", train)
+    monkeypatch.setattr(study.BY_NAME["variance"], "run", variance)
+    monkeypatch.setattr(study.BY_NAME["train"], "run", train)
     out = study.run_study(_spec(), tmp_path / "run", progress=False, report=False)
     tables = study.load_tables(out)
     fails = tables["failures"]

@@ -91,7 +91,7 @@ def _cmd_perf(args) -> None:
 
     from . import perf
     from .backends import cblas
-    from .study import atomic_write_text, prepare_dir
+    from .files import atomic_write_text, writable_folder
 
     if args.rounds < 1:
         raise ValueError(f"--rounds must be a positive integer, got {args.rounds}")
@@ -99,7 +99,7 @@ def _cmd_perf(args) -> None:
     for name in names:
         backends.get_backend(name)  # unusable -> one line, before any timing
     out = Path(args.out or os.path.join("results", f"perf-{datetime.datetime.now():%Y%m%d-%H%M%S}.csv"))
-    prepare_dir(out.parent)  # an unwritable place -> one line, before any timing
+    writable_folder(out.parent)  # an unwritable place -> one line, before any timing
     grid = perf.TARGET_GRID[:3] if args.quick else perf.TARGET_GRID
     table = perf.perf_table(names, grid, rounds=5 if args.quick else args.rounds, progress=lambda c: print(f"  measured depth {c.depth} width {c.width} batch {c.batch}", file=sys.stderr))
     mem = {name: perf.memory(backend=name) for name in names}
@@ -124,6 +124,9 @@ def pd_options():
     return pd.option_context("display.width", 250, "display.max_columns", 50)
 
 
+RUNS = "results/runs"
+
+
 def _cmd_run(args) -> None:
     from pathlib import Path
 
@@ -132,45 +135,52 @@ def _cmd_run(args) -> None:
     cluster = dict(workers=args.workers, scheduler=args.scheduler)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be a positive integer, got {args.workers}")
-    # on a cluster, a run that names no backend leaves the choice to each worker's $WINIT_BENCH_BACKEND
+    # on a cluster the driver loads no backend: the workers do, from the run's choice or their own $WINIT_BENCH_BACKEND
     distributed = args.workers is not None or args.scheduler is not None
-    name = None if distributed and args.backend is None else backends.get_backend(args.backend).name
-    if args.resume:
-        if args.resume != "latest":
-            run_dir = Path(args.resume)
-        else:  # bare --resume: the --out folder, else the newest run under results/
-            run_dir = Path(args.out) if args.out else study.latest_run(Path("results"))
-        print(f"resuming {run_dir} (with its own grid)", file=sys.stderr)
-        out = study.run_study(None, run_dir, resume=True, progress=not args.no_progress, **cluster)
-    else:
-        inits = None if args.initializers in (None, "all") else _names(args.initializers)
-        acts = None if args.activations is None else _names(args.activations)
-        spec = study.make_spec(args.profile, backend=name, dtype=args.dtype, initializers=inits, activations=acts,
-                               depths=args.depths, widths=args.widths, seeds=args.seeds, threads=args.threads)
-        study.check_extras(spec)
-        run_dir = Path(args.out) if args.out else study.new_run_dir(Path("results"))
-        out = study.run_study(spec, run_dir, progress=not args.no_progress, **cluster)
+    name = backends.resolve_name(args.backend) if distributed else backends.get_backend(args.backend).name
+    if distributed and args.backend is None:
+        name = None
+    inits = None if args.initializers in (None, "all") else _names(args.initializers)
+    acts = None if args.activations is None else _names(args.activations)
+    grid = dict(dtype=args.dtype, initializers=inits, activations=acts, depths=args.depths, widths=args.widths, seeds=args.seeds, threads=args.threads)
+    try:
+        if args.resume:
+            run_dir = Path(args.resume if args.resume != "latest" else args.out or study.latest_run(Path(RUNS)))
+            _, spec = study.RunFolder.open(run_dir).read_meta()
+            given = dict(grid, backend=args.backend and name, profile=args.profile)
+            conflicts = study.resume_conflicts(spec, **given)
+            if conflicts:
+                raise ValueError(f"{run_dir} was started with another grid: {'; '.join(conflicts)}; resume without these options or start a new run")
+            out = study.run_study(None, run_dir, resume=True, progress=not args.no_progress, **cluster)
+        else:
+            spec = study.make_spec(args.profile or "default", backend=name, **grid)
+            study.check_extras(spec)
+            out = study.run_study(spec, Path(args.out) if args.out else study.new_run_dir(Path(RUNS)), progress=not args.no_progress, **cluster)
+    except study.ClusterLost as exc:
+        where = run_dir if args.resume else (args.out or "the run folder above")
+        print(f"winit-bench: error: {exc}; what finished is recorded, nothing else is. Resume with: winit-bench run --resume {where}", file=sys.stderr)
+        raise SystemExit(3) from None
     tables = study.load_tables(out)
-    meta = tables["meta"]
-    print(f"{out / 'report.md'}  ({len(tables['failures'])} failed configurations, {meta.get('elapsed_s', 0):.1f} s)")
+    print(f"{out / 'report.md'}  ({len(tables['failures'])} failed configurations, {tables['meta']['elapsed_s']:.1f} s)")
 
 
 def _cmd_report(args) -> None:
     from pathlib import Path
 
-    from . import report, study
+    from . import asv_report, study
 
     written = []
     for path in args.paths:
         path = Path(path)
         if not path.exists():
             raise OSError(f"no such file or folder: {str(path)!r}")
-        if report.is_run_dir(path):
-            tables = study.write_tables(path)
-            written.append(report.build_report(path, Path(args.out) if args.out else None, tables=tables))
+        if study.is_run_dir(path):
+            with study.RunFolder.open(path):  # one writer: not while a run is writing it
+                tables = study.write_tables(path)
+                written.append(study.report.build_report(path, Path(args.out) if args.out else None, tables=tables))
         else:
-            out = Path(args.out) if args.out else report.default_asv_out()
-            written.append(report.build_asv_report(path, out))
+            out = Path(args.out) if args.out else asv_report.default_asv_out()
+            written.append(asv_report.build_asv_report(path, out))
     for w in written:
         print(w)
 
@@ -202,16 +212,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the study: variance vs depth against theory, trainability on digits, throughput; writes tables, plots and report.md")
     p.add_argument("--backend", default=None, help="numpy, numba or cupy (default: $WINIT_BENCH_BACKEND or numpy)")
-    p.add_argument("--profile", default="default", choices=("quick", "default", "full"), help="grid size: quick (< 1 min), default (< 5 min), full")
+    p.add_argument("--profile", default=None, choices=("quick", "default", "full"), help="grid size: quick (< 1 min), default (< 5 min), full (default: default)")
     p.add_argument("--initializers", default=None, help="comma-separated names, or 'all' (default: every registered initializer)")
     p.add_argument("--activations", default=None, help="comma-separated names (default: linear,relu,leaky_relu,tanh,sigmoid,selu,gelu)")
     p.add_argument("--depths", type=_ints, default=None, help="comma-separated depths; one network of the largest depth gives every depth")
     p.add_argument("--widths", type=_ints, default=None, help="comma-separated widths (default 256,1024)")
     p.add_argument("--seeds", type=_ints, default=None, help="comma-separated seeds (fewer are used at width >= 1024)")
     p.add_argument("--dtype", default=None, help="float32 (default) or float64")
-    p.add_argument("--out", default=None, help="the run folder to create (default: results/run-<timestamp>)")
+    p.add_argument("--out", default=None, help="the run folder to create: a new or empty folder (default: results/runs/run-<timestamp>)")
     p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="RUN_DIR",
-                   help="continue an interrupted run without redoing finished configurations (default: the latest under results/)")
+                   help="continue an interrupted run without redoing finished configurations (default: the latest under results/runs/)")
     p.add_argument("--threads", type=int, default=None, help="BLAS threads for the run (default 1: fastest on a busy machine; 0 leaves the library's setting)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     where = p.add_mutually_exclusive_group()

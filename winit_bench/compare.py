@@ -2,7 +2,7 @@
 
 For ``z[l] = a[l-1] @ W[l].T + b[l]`` with i.i.d. zero-mean weights, ``sigma_w2[l] = n[l-1] Var(W[l])``
 and ``sigma_b2[l]`` the biases' mean square, the second moments ``q = E[x^2]`` (over batch and units)
-follow (REFERENCE.md, "Variance propagation")::
+follow (docs/theory.md, "Variance propagation")::
 
     forward   q_z[1] = sigma_w2[1] q0 + sigma_b2[1],             q0 = mean(X^2)  (the input is not activated)
               q_z[l] = sigma_w2[l] E[f(sqrt(q_z[l-1]) u)^2] + sigma_b2[l],   u ~ N(0, 1),  l = 2..L

@@ -44,8 +44,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import streams
+
 # A spawn key no layer uses: weights draw from (l,), biases from (l, 1).
-TARGET_SPAWN_KEY = (0xD1A9, 0x7A29)
+TARGET_SPAWN_KEY = streams.ERROR_TARGET_TAG
 RANK_ROWS = 32  # 64 rows cost 0.07 train_step more at width 512, mostly the eigensolver
 DISTINCT_ROWS = 32
 DISTINCT_TOL = 1e-4
@@ -73,7 +75,7 @@ def default_target(net, batch: int) -> np.ndarray:
     ``output="linear"``: ``N(0, 1)`` of shape ``(batch, n_out)``. ``output="softmax"``: integer labels
     uniform on ``0..n_out-1``. Drawn from ``SeedSequence(net.seed, spawn_key=TARGET_SPAWN_KEY)``.
     """
-    rng = np.random.default_rng(np.random.SeedSequence(int(net.seed), spawn_key=TARGET_SPAWN_KEY))
+    rng = streams.error_target(int(net.seed))
     n_out = net.sizes[-1]
     if net.output == "softmax":
         return rng.integers(0, n_out, size=batch, dtype=np.int64)

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import streams
 from .activations import Activation, get_activation, linear
 from .backends import Backend, get_backend
 from .initializers import check_dtype, initialize
@@ -91,6 +92,7 @@ class MLP:
         backend: str | Backend | None = None,
         bias: float = 0.0,
         bias_std: float = 0.0,
+        _weights: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
         **init_params: Any,
     ):
         self.sizes = _check_sizes(sizes)
@@ -108,17 +110,43 @@ class MLP:
         self._buffers: dict[int, _Buffers] = {}
         self._plans: dict[int, Any] = {}  # batch size -> the backend's whole-step plan (or None)
         self._checked: tuple = ()
-        params = []
-        for l, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            w = initialize(initializer, (n_out, n_in), seed=seed, layer=l, activation=self.activation, dtype=self.dtype, **init_params)
-            b = np.full(n_out, bias, dtype=np.float64)
-            if bias_std:
-                b += bias_std * np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(l, 1))).standard_normal(n_out)
-            params.append((w, b.astype(self.dtype)))
-        self._install(params, copy=False)
+        if _weights is not None:
+            self._install(_weights, copy=True)
+        else:
+            self._install(self._draw(), copy=False)
         be = self.backend
         self._grad_w = [be.empty(w.shape, self.dtype) for w in self._w]
         self._grad_b = [be.empty(b.shape, self.dtype) for b in self._b]
+
+    @classmethod
+    def from_weights(cls, params: Sequence[tuple[np.ndarray, np.ndarray]], activation: str | Activation = "tanh", *,
+                     initializer: str = "given", output: str = "linear", seed: int = 0, dtype: str = "float32",
+                     backend: str | Backend | None = None) -> "MLP":
+        """A network holding copies of the given ``[(W, b), ...]``; ``sizes`` follow from the shapes.
+
+        ``initializer`` records where the weights came from (the theory's a-priori predictions read it).
+
+        >>> import numpy as np
+        >>> net = MLP.from_weights([(np.eye(3), np.zeros(3))], "relu", initializer="identity")
+        >>> net.sizes, net.initializer
+        ([3, 3], 'identity')
+        """
+        shapes = [np.shape(w) for w, _ in params]
+        if not shapes or any(len(s) != 2 for s in shapes):
+            raise ValueError(f"params must be a non-empty list of (W, b) with 2-D W, got shapes {shapes}")
+        sizes = [shapes[0][1]] + [s[0] for s in shapes]
+        return cls(sizes, activation, initializer, output=output, seed=seed, dtype=dtype, backend=backend, _weights=params)
+
+    def _draw(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The initial ``(W, b)`` of every layer: ``W`` from the initializer's stream of layer ``l``, ``b`` from its bias stream."""
+        params = []
+        for l, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
+            w = initialize(self.initializer, (n_out, n_in), seed=self.seed, layer=l, activation=self.activation, dtype=self.dtype, **self.init_params)
+            b = np.full(n_out, self.bias, dtype=np.float64)
+            if self.bias_std:
+                b += self.bias_std * streams.biases(self.seed, l).standard_normal(n_out)
+            params.append((w, b.astype(self.dtype)))
+        return params
 
     # ------------------------------------------------------------------ parameters
     @property

@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import streams
 from .activations import Activation, get_activation, unknown_name_message
 from .gaussian import expect, normal_mass, normal_pdf
 
@@ -440,7 +441,7 @@ def layer_rng(seed: int, layer: int) -> np.random.Generator:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or layer < 0:
         raise ValueError(f"layer must be an integer >= 0, got {layer!r}")
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(layer),)))
+    return streams.weights(int(seed), int(layer))
 
 
 def initialize(

@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import gemm_floor as floor
 from .backends import get_backend
 from .engine import MLP
 
@@ -40,7 +41,7 @@ class Case:
     @property
     def flops(self) -> float:
         """Multiply-adds of the 3 x depth products, times 2."""
-        return 2.0 * 3 * self.batch * sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+        return floor.step_flops(self.sizes, self.batch)
 
 
 def _data(case: Case, seed: int = 0):
@@ -89,25 +90,8 @@ def naive_step(case: Case) -> Callable[[], None]:
 
 
 def gemm_floor(case: Case, backend: str) -> Callable[[], None]:
-    """A callable doing the step's 3 x depth matrix products alone, into preallocated arrays."""
-    be = get_backend(backend)
-    rng = np.random.default_rng(0)
-    n, b, dt = case.width, case.batch, case.dtype
-    ws = [be.asarray((rng.standard_normal((n, n)) / np.sqrt(n)).astype(dt)) for _ in range(case.depth)]  # finite at any depth
-    acts = [be.asarray(rng.standard_normal((b, n)).astype(dt)) for _ in range(case.depth + 1)]
-    grads = [be.empty((n, n), dt) for _ in range(case.depth)]
-    delta = be.asarray(rng.standard_normal((b, n)).astype(dt))
-    out = be.empty((b, n), dt)
-
-    def step():
-        for l in range(case.depth):
-            be.matmul(acts[l], ws[l].T, out=acts[l + 1])
-        for l in reversed(range(case.depth)):
-            be.matmul(delta.T, acts[l], out=grads[l])
-            be.matmul(delta, ws[l], out=out)
-        be.synchronize()
-
-    return step
+    """A callable doing the step's 3 x depth matrix products alone (:func:`winit_bench.gemm_floor.gemm_floor`)."""
+    return floor.gemm_floor(case.sizes, case.batch, case.dtype, backend)
 
 
 _TORCH_ACT = {"tanh": "Tanh", "relu": "ReLU", "sigmoid": "Sigmoid", "gelu": "GELU", "selu": "SELU", "elu": "ELU", "silu": "SiLU", "softplus": "Softplus", "leaky_relu": "LeakyReLU", "linear": "Identity"}
@@ -343,7 +327,7 @@ def record(row: dict, info: dict, directory: str = "results") -> str:
 
     import pandas as pd
 
-    from .study import atomic_write_text
+    from .files import atomic_write_text
 
     device = re.sub(r"[^A-Za-z0-9]+", "-", str(info.get("device", info.get("backend", "cpu")))).strip("-").lower()
     path = os.path.join(directory, f"perf-{device}-{datetime.datetime.now():%Y%m%d-%H%M%S}.csv")

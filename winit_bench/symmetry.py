@@ -3,7 +3,7 @@
 Network A has ``n[l]`` units per layer, every weight of layer ``l`` equal to ``w[l]`` and every bias
 equal to ``β[l]``. Each unit of a hidden layer then computes the same value and receives the same
 gradient, so gradient descent keeps A symmetric at every step, and at every step A computes exactly
-what the width-1 network B built from A's current weights computes (REFERENCE.md):
+what the width-1 network B built from A's current weights computes (docs/theory.md, "Symmetric initialisation"):
 
 - B has sizes ``[n[0], 1, ..., 1, n[L]]``;
 - B's first layer keeps A's weights on the real inputs (the common row of ``W[1]``), bias ``β[1]``;
@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 import pandas as pd
+
+from . import streams
 
 from .diagnostics import layer_stats
 from .engine import MLP
@@ -126,7 +128,7 @@ def symmetry_experiment(
     if initializer == "constant":
         init_params = {"value": value, **init_params}
     a_net = MLP(sizes, activation, initializer, output=output, seed=seed, dtype=dtype, backend=backend, bias=bias, **init_params)
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x5E77,)))
+    rng = streams.symmetry(seed)
     if X is None:
         X = rng.standard_normal((batch, a_net.sizes[0]))
     X = np.asarray(a_net.backend.to_host(X), dtype=a_net.dtype)

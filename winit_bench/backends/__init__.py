@@ -47,6 +47,11 @@ def _resolve(name: str | None) -> str:
     return key
 
 
+def resolve_name(name: str | Backend | None = None) -> str:
+    """The canonical name ``name`` (None: ``$WINIT_BENCH_BACKEND`` or numpy) stands for, without loading it; UnknownBackend if none."""
+    return _resolve(name)
+
+
 def get_backend(name: str | Backend | None = None) -> Backend:
     """The backend called ``name`` (None: ``use_backend``'s, then ``$WINIT_BENCH_BACKEND``, then numpy)."""
     if isinstance(name, Backend):

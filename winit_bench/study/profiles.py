@@ -1,0 +1,123 @@
+"""The profiles, ``quick``, ``default`` and ``full``: how big a study and an asv run are, in one place.
+
+Each profile has two halves: ``study``, the grid of ``winit-bench run`` (fields of
+:class:`winit_bench.study.Spec`), and ``bench``, the parameter grids of the asv suite
+(``benchmarks/common.py`` reads them through ``$WINIT_BENCH_PROFILE``).
+
+* ``quick``: CI and smoke runs, a few minutes on 2 cores;
+* ``default``: a user's machine;
+* ``full``: a GPU box, widths and batches up to 4096.
+"""
+
+from __future__ import annotations
+
+from ..initializers import initializer_names
+
+DEFAULT_ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu", "gelu")
+ALL_INITIALIZERS = tuple(initializer_names(aliases=False))
+#: initializers run at widths >= 1024 in the default profile (xavier equals lecun on square layers)
+WIDE_INITIALIZERS = ("lecun_normal", "he_normal", "kumar_normal", "torch_linear_default")
+
+_STUDY = {
+    "quick": dict(
+        depths=(1, 2, 4, 8, 16), widths=(128,), seeds=(0,),
+        wide_seeds=(0,), batch=64, train_initializers=("zeros", "lecun_normal", "xavier_normal", "he_normal"),
+        train_activations=("relu", "tanh", "sigmoid"), train_depths=(8,), train_steps=150, throughput=((128, 8, 64),), throughput_repeats=3,
+    ),
+    "default": dict(
+        depths=(1, 2, 4, 8, 16, 32, 64), widths=(256, 1024), seeds=(0, 1), wide_seeds=(0,), batch=64, wide_batch=64,
+        wide_initializers=WIDE_INITIALIZERS, train_initializers=ALL_INITIALIZERS, train_activations=DEFAULT_ACTIVATIONS, train_depths=(16,),
+        train_steps=150, throughput=((256, 16, 128), (1024, 8, 64)),
+    ),
+    "full": dict(
+        depths=(1, 2, 4, 8, 16, 32, 64, 128), widths=(256, 1024), seeds=(0, 1, 2, 3), wide_seeds=(0, 1), batch=256, wide_batch=128,
+        wide_full_stats=True, full_stats=True, bands=True, train_initializers=ALL_INITIALIZERS, train_activations=DEFAULT_ACTIVATIONS,
+        train_depths=(4, 16, 32), train_steps=600, train_seeds=(0, 1, 2),
+        throughput=((256, 16, 128), (1024, 8, 128), (1024, 32, 256), (2048, 8, 256)), throughput_repeats=11,
+    ),
+}
+
+# every initializer with a closed-form draw (orthogonal's QR is timed on its own)
+NON_ORTHOGONAL = [
+    "uniform", "normal", "truncated_normal", "lecun_normal", "lecun_uniform", "xavier_normal",
+    "xavier_uniform", "he_normal", "he_uniform", "kumar_normal", "identity", "sparse",
+    "variance_scaling", "torch_linear_default",
+]  # fmt: skip
+
+# depth x width x batch: the performance targets' grid (winit_bench.perf.TARGET_GRID)
+PEER_GRID = ["10x1024x256", "10x64x32", "10x64x256", "10x128x32", "10x128x256", "10x256x32", "10x256x256", "50x64x32", "50x64x256"]
+
+_BENCH = {
+    "quick": {
+        "init_names": ["xavier_uniform", "he_normal", "truncated_normal"],
+        "init_sizes": [256],
+        "qr_sizes": [64, 256],
+        "ratio_repeat": 3,
+        "depth": [2],
+        "width": [128],
+        "batch": [64],
+        "dtype": ["float32"],
+        "track_repeat": 3,
+        "stats_shapes": ["8x128x64"],
+        "peer_cases": ["10x64x32"],
+        "stab_inits": ["xavier_normal", "he_normal"],
+        "stab_acts": ["tanh", "relu"],
+        "stab_depth": [4],
+        "stab_width": [64],
+        "stab_batch": 256,
+        "train_inits": ["xavier_normal", "he_normal"],
+        "train_acts": ["tanh", "relu"],
+        "train_depth": [3],
+        "train_width": 64,
+        "train_steps": 50,
+    },
+    "default": {
+        "init_names": NON_ORTHOGONAL,
+        "init_sizes": [256, 1024, 4096],
+        "qr_sizes": [64, 256, 1024],
+        "ratio_repeat": 5,
+        "depth": [2, 8],
+        "width": [256, 1024],
+        "batch": [64, 512],
+        "dtype": ["float32", "float64"],
+        "track_repeat": 5,
+        "stats_shapes": ["50x512x256"],
+        "peer_cases": PEER_GRID,
+        "stab_inits": ["lecun_normal", "xavier_normal", "he_normal", "kumar_normal", "orthogonal", "torch_linear_default"],
+        "stab_acts": ["tanh", "relu", "sigmoid"],
+        "stab_depth": [4, 16, 32],
+        "stab_width": [64, 256],
+        "stab_batch": 512,
+        "train_inits": ["lecun_normal", "xavier_normal", "he_normal", "kumar_normal", "orthogonal", "torch_linear_default"],
+        "train_acts": ["tanh", "relu", "sigmoid"],
+        "train_depth": [3, 10],
+        "train_width": 64,
+        "train_steps": 300,
+    },
+    "full": {
+        "init_names": NON_ORTHOGONAL,
+        "init_sizes": [256, 1024, 4096],
+        "qr_sizes": [64, 256, 1024, 2048],
+        "ratio_repeat": 7,
+        "depth": [2, 8, 32],
+        "width": [256, 1024, 4096],
+        "batch": [64, 512, 4096],
+        "dtype": ["float32", "float64"],
+        "track_repeat": 7,
+        "stats_shapes": ["50x512x256", "20x2048x1024"],
+        "peer_cases": PEER_GRID + ["8x4096x4096"],  # the GPU target
+        "stab_inits": ["lecun_normal", "xavier_normal", "he_normal", "kumar_normal", "orthogonal", "torch_linear_default"],
+        "stab_acts": ["tanh", "relu", "sigmoid"],
+        "stab_depth": [4, 16, 32, 64],
+        "stab_width": [64, 256, 1024],
+        "stab_batch": 1024,
+        "train_inits": ["lecun_normal", "xavier_normal", "he_normal", "kumar_normal", "orthogonal", "torch_linear_default"],
+        "train_acts": ["tanh", "relu", "sigmoid"],
+        "train_depth": [3, 10, 20],
+        "train_width": 128,
+        "train_steps": 1000,
+    },
+}
+
+
+PROFILES: dict[str, dict[str, dict]] = {name: {"study": _STUDY[name], "bench": _BENCH[name]} for name in _STUDY}
