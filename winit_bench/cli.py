@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from . import backends
 from .activations import activation_names
 from .extras import MissingExtra
-from .initializers import initializer_names
+from .initializers import initialize, initializer_names
 from .results import UnreadableResults
 
 DTYPE = "float32"  # the engine's (MLP) and the study's dtype; the library's initialize() alone defaults to float64
@@ -78,7 +78,6 @@ def _default_backend() -> str:
 
 def _cmd_init(args) -> None:
     from .init_report import weights_report
-    from .initializers import initialize
 
     with user_input():
         w = initialize(args.name, tuple(args.shape), seed=args.seed, activation=args.activation, dtype=args.dtype)
