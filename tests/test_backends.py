@@ -67,9 +67,10 @@ def _cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "winit_bench.cli", *args], capture_output=True, text=True, env=full_env, timeout=120)
 
 
-@pytest.mark.parametrize("command", [["backends"], ["init", "he_normal", "--shape", "4", "4"], ["selftest"]])
-def test_cli_with_a_bogus_backend_prints_one_line_and_fails(command):
-    res = _cli(*command, env={"WINIT_BENCH_BACKEND": "bogus"})
+@pytest.mark.parametrize("command", [["selftest"], ["run", "--profile", "quick", "--out", "{tmp}/run"]])
+def test_cli_with_a_bogus_backend_prints_one_line_and_fails(command, tmp_path):  # backends, init, report need no engine: tests/test_cli.py
+    res = _cli(*(c.format(tmp=tmp_path) for c in command), env={"WINIT_BENCH_BACKEND": "bogus"})
+    assert not (tmp_path / "run").exists()
     assert res.returncode != 0
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "numpy, numba, cupy" in lines[0] and "Traceback" not in res.stderr

@@ -94,7 +94,7 @@ def test_rows_values_and_params(results_dir):
     init = df[df.benchmark == "bench_init.Initialize.time_initialize"].reset_index(drop=True)
     assert len(init) == 4
     assert list(init.initializer) == ["he_normal", "he_normal", "zeros", "zeros"]
-    assert list(init["size"]) == [64, 256, 64, 256] and all(type(s) is int for s in init["size"])
+    assert list(init["size"]) == [64, 256, 64, 256] and init["size"].dtype == "Int64"
     assert list(init.status) == ["ok", "ok", "failed", "skipped"]
     assert init.value[0] == 0.001 and init.value[1] == 0.004 and math.isnan(init.value[2]) and math.isnan(init.value[3])
     assert init.ci_lo[0] == 0.0009 and init.ci_hi[1] == 0.0042 and init.q25[0] == 0.00095 and init.q75[1] == 0.0041
@@ -129,6 +129,47 @@ def test_corrupt_file_warns_and_others_load(results_dir):
         df = load_asv_results(results_dir)
     assert len(df) == 4 + 2 + 2 + 2
     assert not df.commit.str.startswith("deadbeef").any()
+
+
+def test_a_folder_of_unreadable_files_is_an_error_naming_it(results_dir, recwarn):
+    for file in (results_dir / "box").glob("*.json"):
+        file.write_text('{"results": {"x": [[1.0')  # truncated
+    with pytest.raises(ValueError, match=f"none of the 2 asv result files under '{results_dir}' can be read"):
+        load_asv_results(results_dir)
+    assert not recwarn.list  # the error says it all: no warning per file before it
+
+
+@pytest.mark.parametrize(
+    "result, reason",
+    [("fast", "non-numeric result (str): 'fast'"), ({"t": 1.0}, "non-numeric result (dict): {'t': 1.0}"),
+     (True, "non-numeric result (bool): True"), ([0.5], "non-numeric result (list): [0.5]")],
+)  # fmt: skip
+def test_a_result_that_is_not_a_number_fails_with_the_reason(tmp_path, result, reason):
+    _write(tmp_path / "box", {"bench.track_x": [[1.5, result, None], [["1", "2", "3"]], None, None, None, [True, 0.1, 0.2]]})
+    df = load_asv_results(tmp_path)
+    assert list(df.status) == ["ok", "failed", "failed"]
+    assert df.reason[0] is None and df.reason[1] == reason and "null" in df.reason[2]
+    assert df.value[0] == 1.5 and df.value[1:].isna().all()
+    assert math.isnan(df.ci_lo[0]) and df.ci_lo[1] == 0.1  # a boolean statistic is not 1.0 either
+
+
+def test_parameters_load_as_integers_categoricals_booleans(tmp_path):
+    names = {"bench.time_a": ["initializer", "size"], "bench.time_b": ["fused"], "bench.time_c": ["lr"], "bench.time_d": ["mixed"]}
+    (tmp_path / "benchmarks.json").write_text(json.dumps({k: {"param_names": v} for k, v in names.items()}))
+    _write(tmp_path / "box", {
+        "bench.time_a": [[1.0, 2.0, 3.0, 4.0], [["'relu'", "'tanh'"], ["64", "256"]]],
+        "bench.time_b": [[5.0, 6.0], [["True", "False"]]],
+        "bench.time_c": [[7.0, 8.0], [["0.5", "2"]]],
+        "bench.time_d": [[9.0, 10.0], [["1", "'x'"]]],
+    })  # fmt: skip
+    df = load_asv_results(tmp_path)
+    assert df.initializer.dtype == "category" and set(df.initializer.cat.categories) == {"relu", "tanh"}
+    assert df["size"].dtype == "Int64" and df["fused"].dtype == "boolean" and df["lr"].dtype == "float64"
+    assert df["mixed"].dtype == "object" and set(df["mixed"].dropna()) == {1, "x"}
+    assert list(df["fused"].dropna()) == [True, False] and list(df["lr"].dropna()) == [0.5, 2.0]
+    ok = df[df.initializer.notna()]
+    table = ok.pivot_table(index="initializer", columns="size", values="value", observed=True)
+    assert table.loc["tanh", 256] == 4.0 and table.shape == (2, 2)
 
 
 def test_missing_or_empty_directory(tmp_path):
@@ -176,6 +217,6 @@ def test_asv_check_and_tiny_run(tmp_path):
     df = load_asv_results(tmp_path / "results")
     assert set(df.benchmark) == {"bench_init.StandardNormal.time_standard_normal"}
     assert (df.status == "ok").all() and (df.value > 0).all()
-    assert set(df.dtype) == {"float32", "float64"} and all(type(s) is int for s in df["size"])
+    assert set(df.dtype) == {"float32", "float64"} and df["size"].dtype == "Int64" and df["dtype"].dtype == "category"
     assert (df.backend == "numpy").all() and (df.machine == "ci").all() and (df.unit == "seconds").all()
     assert df.commit.iloc[0] == head.stdout.strip()

@@ -1,23 +1,54 @@
-"""``winit-bench``: the command line. Each command parses its options and calls the library.
+"""``winit-bench`` (also ``python -m winit_bench``): the command line. Each command parses its
+options and calls the library.
 
-A user's mistake (unknown name, bad number, unusable backend, missing extra) prints one line
-``winit-bench: error: ...`` and exits with status 2, without a traceback.
+A user's mistake prints one line ``winit-bench: error: ...`` and exits with status 2, without a
+traceback. It is recognised in one of two ways, never by a bare ``ValueError``:
+
+* what the user typed is checked before any work starts, inside ``with user_input():`` (building
+  the study's grid, drawing ``init``'s weights), where a ``ValueError`` or ``TypeError`` can only
+  be the input's fault;
+* the exception's type says the trouble lies outside the code: :class:`UserError`, an unknown or
+  unusable backend, a missing extra, an asv folder with nothing to load, a damaged or busy run
+  folder, ``OSError`` (files,
+  folders, the network, a child process).
+
+Anything else is a bug in winit-bench: its traceback is printed, then a line asking for a report,
+and the status is 1. Only ``selftest`` and ``run`` load an engine; the other commands work whatever
+``$WINIT_BENCH_BACKEND`` says.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
+from contextlib import contextmanager
 
 from . import backends
+from .activations import activation_names
 from .extras import MissingExtra
+from .initializers import initialize, initializer_names
+from .results import UnreadableResults
+from .study.store import RunFolderError
+
+DTYPE = "float32"  # the engine's (MLP) and the study's dtype; the library's initialize() alone defaults to float64
 
 
 class UserError(Exception):
     """A mistake in what the user asked for; printed as one line."""
 
 
-_USER_ERRORS = (UserError, ValueError, TypeError, backends.BackendUnavailable, MissingExtra, OSError)
+_USER_ERRORS = (UserError, backends.UnknownBackend, backends.BackendUnavailable, MissingExtra, UnreadableResults, RunFolderError, OSError)
+
+
+@contextmanager
+def user_input():
+    """Checks of what the user typed: a ``ValueError`` or ``TypeError`` raised inside is a :class:`UserError`."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        raise UserError(str(exc)) from exc
 
 
 def _cmd_backends(args) -> None:
@@ -30,12 +61,29 @@ def _cmd_backends(args) -> None:
             print(f"{name:8s}  {'usable':9s}  {details}")
         else:
             print(f"{name:8s}  {'unusable':9s}  {reason}")
+    print(_default_backend())
+
+
+def _default_backend() -> str:
+    """Which backend ``run`` and ``selftest`` use without ``--backend``, and whether they can."""
+    var, value = f"${backends.ENV_VAR}", os.environ.get(backends.ENV_VAR)
+    if not value:
+        return f"default: {backends.DEFAULT} ({var} is not set)"
+    try:
+        name = backends.get_backend(None).name
+    except backends.UnknownBackend:
+        return f"default: none: {var}={value!r} is invalid (valid: {', '.join(backends.backend_names())}); run and selftest need --backend"
+    except backends.BackendUnavailable:
+        return f"default: {value} (from {var}), unusable here; run and selftest need --backend"
+    return f"default: {name} (from {var})"
 
 
 def _cmd_init(args) -> None:
-    from .init_report import initializer_report
+    from .init_report import weights_report
 
-    print(initializer_report(args.name, tuple(args.shape), activation=args.activation, seed=args.seed, dtype=args.dtype))
+    with user_input():
+        w = initialize(args.name, tuple(args.shape), seed=args.seed, activation=args.activation, dtype=args.dtype)
+    print(weights_report(args.name, w, activation=args.activation, seed=args.seed))
 
 
 def _cmd_selftest(args) -> None:
@@ -94,8 +142,10 @@ def _cmd_perf(args) -> None:
     from .files import atomic_write_text, writable_folder
 
     if args.rounds < 1:
-        raise ValueError(f"--rounds must be a positive integer, got {args.rounds}")
-    names = [b.strip() for b in args.backends.split(",") if b.strip()]
+        raise UserError(f"--rounds must be a positive integer, got {args.rounds}")
+    names = _names(args.backends)
+    if not names:
+        raise UserError("--backends must name at least one backend")
     for name in names:
         backends.get_backend(name)  # unusable -> one line, before any timing
     out = Path(args.out or os.path.join("results", f"perf-{datetime.datetime.now():%Y%m%d-%H%M%S}.csv"))
@@ -134,7 +184,7 @@ def _cmd_run(args) -> None:
 
     cluster = dict(workers=args.workers, scheduler=args.scheduler)
     if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be a positive integer, got {args.workers}")
+        raise UserError(f"--workers must be a positive integer, got {args.workers}")
     # on a cluster the driver loads no backend: the workers do, from the run's choice or their own $WINIT_BENCH_BACKEND
     distributed = args.workers is not None or args.scheduler is not None
     name = backends.resolve_name(args.backend) if distributed else backends.get_backend(args.backend).name
@@ -143,22 +193,24 @@ def _cmd_run(args) -> None:
     inits = None if args.initializers in (None, "all") else _names(args.initializers)
     acts = None if args.activations is None else _names(args.activations)
     grid = dict(dtype=args.dtype, initializers=inits, activations=acts, depths=args.depths, widths=args.widths, seeds=args.seeds, threads=args.threads)
+    run_dir = Path(args.out) if args.out else None
     try:
         if args.resume:
-            run_dir = Path(args.resume if args.resume != "latest" else args.out or study.latest_run(Path(RUNS)))
+            run_dir = Path(args.resume) if args.resume != "latest" else run_dir or study.latest_run(Path(RUNS))
             _, spec = study.RunFolder.open(run_dir).read_meta()
-            given = dict(grid, backend=args.backend and name, profile=args.profile)
-            conflicts = study.resume_conflicts(spec, **given)
+            with user_input():
+                conflicts = study.resume_conflicts(spec, **grid, backend=args.backend and name, profile=args.profile)
             if conflicts:
-                raise ValueError(f"{run_dir} was started with another grid: {'; '.join(conflicts)}; resume without these options or start a new run")
+                raise UserError(f"{run_dir} was started with another grid: {'; '.join(conflicts)}; resume without these options or start a new run")
             out = study.run_study(None, run_dir, resume=True, progress=not args.no_progress, **cluster)
         else:
-            spec = study.make_spec(args.profile or "default", backend=name, **grid)
+            with user_input():
+                spec = study.make_spec(args.profile or "default", backend=name, **grid)
             study.check_extras(spec)
-            out = study.run_study(spec, Path(args.out) if args.out else study.new_run_dir(Path(RUNS)), progress=not args.no_progress, **cluster)
+            run_dir = run_dir or study.new_run_dir(Path(RUNS))
+            out = study.run_study(spec, run_dir, progress=not args.no_progress, **cluster)
     except study.ClusterLost as exc:
-        where = run_dir if args.resume else (args.out or "the run folder above")
-        print(f"winit-bench: error: {exc}; what finished is recorded, nothing else is. Resume with: winit-bench run --resume {where}", file=sys.stderr)
+        print(f"winit-bench: error: {exc}; what finished is recorded, nothing else is. Resume with: winit-bench run --resume {run_dir}", file=sys.stderr)
         raise SystemExit(3) from None
     tables = study.load_tables(out)
     print(f"{out / 'report.md'}  ({len(tables['failures'])} failed configurations, {tables['meta']['elapsed_s']:.1f} s)")
@@ -185,18 +237,37 @@ def _cmd_report(args) -> None:
         print(w)
 
 
+def _address(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the Dask scheduler address is empty; expected tcp://HOST:PORT")
+    return text
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("winit_bench")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="winit-bench", description="Weight-initialization benchmarks: variance propagation, trainability, engine speed.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
+    dtype_help = f"float32 or float64 (default {DTYPE}, as the engine and the study compute)"
 
-    sub.add_parser("backends", help="which backends are usable here, with versions or the reason why not").set_defaults(func=_cmd_backends)
+    sub.add_parser("backends", help="which backends are usable here, with versions or the reason why not, and the default").set_defaults(func=_cmd_backends)
 
     p = sub.add_parser("init", help="realised statistics of one initializer against its target")
-    p.add_argument("name")
-    p.add_argument("--shape", nargs=2, type=int, metavar=("FAN_OUT", "FAN_IN"), required=True)
-    p.add_argument("--activation", default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", default="float64")
+    p.add_argument("name", help=f"the initializer: {', '.join(initializer_names(aliases=False))}")
+    p.add_argument("--shape", nargs=2, type=int, metavar=("FAN_OUT", "FAN_IN"), required=True, help="the weight matrix's shape (fan_out, fan_in)")
+    p.add_argument("--activation", default=None, help=f"the activation the scheme adapts to, if it does (kumar_normal; he_* take a leaky ReLU's slope): {', '.join(activation_names())}")
+    p.add_argument("--seed", type=int, default=0, help="the seed of the draw (default 0)")
+    p.add_argument("--dtype", default=DTYPE, help=dtype_help)
     p.set_defaults(func=_cmd_init)
 
     p = sub.add_parser("selftest", help="check a backend against the numpy reference (forward, gradients, training)")
@@ -218,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depths", type=_ints, default=None, help="comma-separated depths; one network of the largest depth gives every depth")
     p.add_argument("--widths", type=_ints, default=None, help="comma-separated widths (default 256,1024)")
     p.add_argument("--seeds", type=_ints, default=None, help="comma-separated seeds (fewer are used at width >= 1024)")
-    p.add_argument("--dtype", default=None, help="float32 (default) or float64")
+    p.add_argument("--dtype", default=None, help=f"float32 or float64 (default {DTYPE}, or the run's own with --resume)")
     p.add_argument("--out", default=None, help="the run folder to create: a new or empty folder (default: results/runs/run-<timestamp>)")
     p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="RUN_DIR",
                    help="continue an interrupted run without redoing finished configurations (default: the latest under results/runs/)")
@@ -227,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=None, metavar="N",
                        help="run the configurations on a local Dask cluster of N single-threaded worker processes (needs the distributed extra)")
-    where.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+    where.add_argument("--scheduler", type=_address, default=None, metavar="tcp://HOST:PORT",
                        help="run the configurations on an existing Dask cluster (see docs/distributed.md)")
     p.set_defaults(func=_cmd_run)
 
@@ -239,10 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
-        backends.get_backend(getattr(args, "backend", None))  # an unusable choice fails here, before any work
         args.func(args)
     except KeyboardInterrupt:
         print("winit-bench: interrupted", file=sys.stderr)
@@ -250,6 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     except _USER_ERRORS as exc:
         print(f"winit-bench: error: {exc}", file=sys.stderr)
         return 2
+    except Exception:
+        traceback.print_exc()
+        print("winit-bench: internal error: this is a bug in winit-bench, not in your input; please report it with the traceback above",
+              file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 

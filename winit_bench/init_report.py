@@ -10,10 +10,21 @@ from .initializers import initialize
 
 
 def initializer_report(name: str, shape: tuple[int, int], *, activation=None, seed: int = 0, dtype: str = "float64", **params) -> str:
-    """A short table: realised mean, std, root mean square, extremes and zeros against the target."""
+    """A short table: realised mean, std, root mean square, extremes and zeros against the target.
+
+    >>> print(initializer_report("he_normal", (256, 512), activation="relu").splitlines()[0])
+    he_normal 256x512 (float64, seed 0, activation relu)
+    """
+    w = initialize(name, shape, seed=seed, activation=activation, dtype=dtype, **params)
+    return weights_report(name, w, activation=activation, seed=seed, **params)
+
+
+def weights_report(name: str, w: np.ndarray, *, activation=None, seed: int = 0, **params) -> str:
+    """:func:`initializer_report`'s table for weights ``w`` already drawn by ``initialize(name, ...)``."""
     from .theory import initializer_sigma_w2
 
-    w = initialize(name, shape, seed=seed, activation=activation, dtype=dtype, **params)
+    shape = w.shape
+    dtype = w.dtype.name
     fan_out, fan_in = shape
     target_rms = math.sqrt(initializer_sigma_w2(name, fan_out, fan_in, activation=activation, strict=False, **params) / fan_in)
     w64 = w.astype(np.float64)

@@ -10,6 +10,9 @@ product, the last parameter varying fastest), each parameter value as its ``repr
 ``null`` means the benchmark failed and ``NaN`` that it was skipped (``NotImplementedError``).
 ``<results>/benchmarks.json`` (written by ``asv run``) gives each benchmark's type, unit and
 parameter names.
+
+Anything else in ``result`` is not a measurement: a string, a mapping or a boolean (``true`` is no
+timing, and loading it as 1.0 would be silently wrong) loads as status ``failed`` with the reason.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import itertools
 import json
 import math
 import os
+import reprlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,12 +31,17 @@ import pandas as pd
 
 BASE_COLUMNS = ["benchmark", "type", "unit"]
 TAIL_COLUMNS = [
-    "value", "ci_lo", "ci_hi", "q25", "q75", "status",
+    "value", "ci_lo", "ci_hi", "q25", "q75", "status", "reason",
     "machine", "commit", "date", "env_name", "backend", "python",
 ]  # fmt: skip
 DEFAULT_COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a", "stats_ci_99_b",
                    "stats_q_25", "stats_q_75", "stats_number", "stats_repeat", "samples", "profile"]  # fmt: skip
+_NUMERIC = ("value", "ci_lo", "ci_hi", "q25", "q75")
 _TYPES = {"time": ("time", "seconds"), "peakmem": ("peakmemory", "bytes"), "mem": ("memory", "bytes"), "track": ("track", "unit")}
+
+
+class UnreadableResults(ValueError):
+    """An asv results folder with nothing to load: no result files, or none that can be read."""
 
 
 def parse_param(text: Any) -> Any:
@@ -70,24 +79,25 @@ def _guess_type(name: str) -> tuple[str, str]:
     return "unknown", None
 
 
-def _status(value: Any) -> str:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _status(value: Any) -> tuple[str, str | None]:
+    """``(status, reason)`` of one result: ``ok`` for a number, ``skipped`` for NaN, else ``failed``."""
     if value is None:
-        return "failed"
+        return "failed", "null result: the benchmark raised"
     if isinstance(value, float) and math.isnan(value):
-        return "skipped"
-    return "ok"
-
-
-def _number(value: Any) -> Any:
-    if value is None or isinstance(value, (int, float)):
-        return value
-    return None
+        return "skipped", "NaN result: the benchmark was skipped (NotImplementedError)"
+    if _is_number(value):
+        return "ok", None
+    return "failed", f"non-numeric result ({type(value).__name__}): {reprlib.repr(value)}"
 
 
 def _pick(column: list | None, i: int) -> Any:
     if not isinstance(column, list) or i >= len(column):
         return None
-    return _number(column[i])
+    return column[i] if _is_number(column[i]) else None
 
 
 def _rows_of_file(path: Path, machine: str, info: dict, param_names_seen: set) -> list[dict]:
@@ -116,6 +126,8 @@ def _rows_of_file(path: Path, machine: str, info: dict, param_names_seen: set) -
         kind, unit = _guess_type(name)
         kind, unit = desc.get("type", kind), desc.get("unit", unit)
         params = fields.get("params") or desc.get("params") or []
+        if not isinstance(params, list) or not all(isinstance(p, list) for p in params):
+            raise ValueError(f"benchmark {name!r}: params must be a list of lists, got {reprlib.repr(params)}")
         names = list(desc.get("param_names") or [])
         if len(names) != len(params):
             names = [f"param{i + 1}" for i in range(len(params))]
@@ -129,31 +141,72 @@ def _rows_of_file(path: Path, machine: str, info: dict, param_names_seen: set) -
         for i, (combo, value) in enumerate(zip(combos, result)):
             out = {"benchmark": name, "type": kind, "unit": unit}
             out.update({n: parse_param(v) for n, v in zip(names, combo)})
-            status = _status(value)
+            status, reason = _status(value)
             out.update(
-                value=_number(value) if status == "ok" else math.nan,
+                value=value if status == "ok" else math.nan,
                 ci_lo=_pick(fields.get("stats_ci_99_a"), i),
                 ci_hi=_pick(fields.get("stats_ci_99_b"), i),
                 q25=_pick(fields.get("stats_q_25"), i),
                 q75=_pick(fields.get("stats_q_75"), i),
                 status=status,
+                reason=reason,
             )
             out.update(meta)
             rows.append(out)
     return rows
 
 
+def _param_column(values: list) -> pd.Series:
+    """One parameter's values (None where a benchmark lacks it) in the narrowest faithful dtype:
+    booleans ``boolean``, integers ``Int64``, real numbers float64, names ``category``, else objects."""
+    kinds = {type(v) for v in values if v is not None}
+    if kinds == {bool}:
+        return pd.Series(values, dtype="boolean")
+    if kinds == {int} and all(-(2**63) <= v < 2**63 for v in values if v is not None):
+        return pd.Series(values, dtype="Int64")
+    if kinds and kinds <= {int, float}:
+        return pd.Series(values, dtype=float)
+    if kinds == {str}:
+        return pd.Series(values, dtype="category")
+    return pd.Series(values, dtype=object)
+
+
+def _frame(rows: list[dict], param_names: set) -> pd.DataFrame:
+    ordered_names = sorted(param_names - set(BASE_COLUMNS) - set(TAIL_COLUMNS))
+    columns = BASE_COLUMNS + ordered_names + TAIL_COLUMNS
+    data = {}
+    for col in columns:
+        values = [r.get(col) for r in rows]
+        if col in ordered_names:
+            data[col] = _param_column(values)
+        elif col in _NUMERIC:
+            data[col] = pd.Series([math.nan if v is None else v for v in values], dtype=float)
+        else:
+            data[col] = pd.Series(values, dtype="datetime64[ns, UTC]" if col == "date" else object)
+    return pd.DataFrame(data, columns=columns)
+
+
 def load_asv_results(path: str | os.PathLike = "results") -> pd.DataFrame:
     """All asv results under ``path`` as one tidy DataFrame.
 
     One row per benchmark x parameter combination x machine x commit x environment, with columns
-    ``benchmark, type, unit``, one column per parameter name (Python values; a benchmark without
-    that parameter has NA), then ``value, ci_lo, ci_hi, q25, q75, status`` (``ok``, ``failed``
-    for a null result, ``skipped`` for NaN; ``value`` is NaN unless ok), ``machine, commit, date,
-    env_name, backend`` (``WINIT_BENCH_BACKEND`` of the environment, default numpy) and ``python``.
+    ``benchmark, type, unit``, one column per parameter name, then ``value, ci_lo, ci_hi, q25, q75,
+    status, reason``, ``machine, commit, date, env_name, backend`` (``WINIT_BENCH_BACKEND`` of the
+    environment, default numpy) and ``python``.
+
+    ``status`` is ``ok``, ``skipped`` (a NaN result) or ``failed``: a null result (the benchmark
+    raised), or a result that is not a number (a string, a mapping, a boolean), with ``reason``
+    saying which; ``value`` is NaN unless ok. A parameter column has the narrowest faithful dtype:
+    integers ``Int64``, names (initializer, activation, dtype, ...) ``category``, booleans
+    ``boolean``, real numbers float64, a mixture Python objects; NA where a benchmark lacks it.
 
     A file that cannot be read is reported with ``warnings.warn`` naming it; the others still
-    load. A missing directory raises ``FileNotFoundError``; one without result files ``ValueError``.
+    load. A missing directory raises ``FileNotFoundError``; one without result files, or none of
+    whose files can be read, :class:`UnreadableResults` (a ``ValueError``) naming it.
+
+    >>> df = load_asv_results("results")  # doctest: +SKIP
+    >>> ok = df[df.status == "ok"]  # doctest: +SKIP
+    >>> ok.pivot_table(index="initializer", columns="backend", values="value", observed=True)  # doctest: +SKIP
     """
     root = Path(path)
     if not root.is_dir():
@@ -163,27 +216,21 @@ def load_asv_results(path: str | os.PathLike = "results") -> pd.DataFrame:
         p for p in root.glob("*/*.json") if p.name != "machine.json" and p.parent.name not in ("html",)
     )
     if not files:
-        raise ValueError(f"no asv result files under {str(root)!r} (expected <machine>/<commit>-<env>.json)")
+        raise UnreadableResults(f"no asv result files under {str(root)!r} (expected <machine>/<commit>-<env>.json)")
     rows: list[dict] = []
     names: set = set()
+    unreadable = []
     for file in files:
         try:
             rows.extend(_rows_of_file(file, file.parent.name, info, names))
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-            warnings.warn(f"skipping unreadable asv result file {file}: {exc}", stacklevel=2)
-    ordered_names = sorted(names - set(BASE_COLUMNS) - set(TAIL_COLUMNS))
-    columns = BASE_COLUMNS + ordered_names + TAIL_COLUMNS
-    data = {}
-    for col in columns:
-        values = [r.get(col) for r in rows]
-        if col in ordered_names:  # Python values: no int -> float upcasting where a parameter is absent
-            data[col] = pd.Series(values, dtype=object)
-        elif col in ("value", "ci_lo", "ci_hi", "q25", "q75"):
-            data[col] = pd.Series([math.nan if v is None else v for v in values], dtype=float)
-        else:
-            data[col] = pd.Series(values, dtype="datetime64[ns, UTC]" if col == "date" else object)
-    df = pd.DataFrame(data, columns=columns)
-    return df
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            unreadable.append(f"{file}: {exc}")
+    if len(unreadable) == len(files):
+        raise UnreadableResults(f"none of the {len(files)} asv result files under {str(root)!r} can be read "
+                                f"(first: {unreadable[0]})")
+    for problem in unreadable:
+        warnings.warn(f"skipping unreadable asv result file {problem}", stacklevel=2)
+    return _frame(rows, names)
 
 
-__all__ = ["load_asv_results", "parse_param"]
+__all__ = ["UnreadableResults", "load_asv_results", "parse_param"]
