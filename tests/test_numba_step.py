@@ -101,7 +101,8 @@ def test_a_diverged_step_does_not_update():
 
 
 def test_layouts_not_compiled_for_take_the_operation_path():
-    """A Fortran-ordered batch does not fit the compiled step: the plan declines and the engine steps operation by operation."""
+    """A Fortran-ordered array does not fit the compiled step: the plan declines it. ``train_step``
+    copies every batch into C-ordered buffers first, so a Fortran-ordered X trains the same."""
     ref, net = _pair()
     X, Y = _data("linear")
     Xf = np.asfortranarray(X)

@@ -7,7 +7,10 @@ The seed equations, with ``W[l]`` of shape ``(n[l], n[l-1])`` and a row-major ba
     dW[l] = δ[l].T @ a[l-1]                db[l] = Σ_batch δ[l]
 
 Buffers are allocated once per batch size and reused: a training step allocates no layer-sized
-array. When ``f'`` is a function of ``f`` alone (tanh, sigmoid, the ReLU family, ...) ``a[l]``
+array. ``X`` and ``Y`` are copied into them on every call, and checked as they go in (finite values,
+labels in range), so arrays the caller rewrites in place between calls are read afresh. A network or
+a batch size whose arrays would not fit in memory (:func:`estimate_bytes`) is refused before anything
+is allocated. When ``f'`` is a function of ``f`` alone (tanh, sigmoid, the ReLU family, ...) ``a[l]``
 overwrites ``z[l]`` in place. In ``train_step`` the output error is scaled by the learning rate,
 so every ``δ`` arrives scaled and the update ``W -= δᵀ a`` is one GEMM accumulating into ``W``
 (:mod:`winit_bench.backends.cblas`) where the BLAS allows it.
@@ -25,6 +28,7 @@ from . import streams
 from .activations import Activation, get_activation, linear
 from .backends import Backend, get_backend
 from .initializers import check_dtype, initialize
+from .memory import require_fits
 
 OUTPUTS = ("linear", "softmax")
 _LINEAR = linear()
@@ -56,18 +60,27 @@ class Capture:
 
 
 class _Buffers:
-    """Per-batch-size work arrays: z (a overwrites it in place when it can), a, δ ping-pong, scratch."""
+    """Per-batch-size work arrays: the input ``x`` and target ``y`` (float rows, or int64 labels for
+    softmax), z (a overwrites it in place when it can), a, δ ping-pong, scratch. ``keep=True`` (for
+    :meth:`MLP.capture`): ``a`` apart from ``z`` and one δ per layer, no ping-pong."""
 
-    def __init__(self, net: "MLP", batch: int):
+    def __init__(self, net: "MLP", batch: int, keep: bool = False):
         be, dt, sizes = net.backend, net.dtype, net.sizes
+        require_fits(_batch_bytes(sizes, batch, dt), f"the work arrays of a batch of {batch} rows for sizes {sizes} ({dt.name})")
+        self.x = be.empty((batch, sizes[0]), dt)
+        self.y = be.empty((batch, sizes[-1]), dt) if net.output == "linear" else be.empty(batch, np.int64)
         self.z = [be.empty((batch, n), dt) for n in sizes[1:]]
-        in_place = net.activation.from_output
+        in_place = net.activation.from_output and not keep
         self.a = [z if in_place else be.empty(z.shape, dt) for z in self.z[:-1]]
         self.a.append(self.z[-1])
         widest = batch * max(sizes[1:])
-        flat = [be.empty(widest, dt) for _ in range(3)]
-        self.delta = [[f[: batch * n].reshape(batch, n) for n in sizes[1:]] for f in flat[:2]]
-        self.tmp = [flat[2][: batch * n].reshape(batch, n) for n in sizes[1:]]
+        flat = [be.empty(widest, dt) for _ in range(1 if keep else 3)]
+        if keep:
+            every_layer = [be.empty((batch, n), dt) for n in sizes[1:]]
+            self.delta = [every_layer, every_layer]
+        else:
+            self.delta = [[f[: batch * n].reshape(batch, n) for n in sizes[1:]] for f in flat[1:]]
+        self.tmp = [flat[0][: batch * n].reshape(batch, n) for n in sizes[1:]]
         self.grad_scratch = None  # capture(keep=False): every weight gradient in one array
 
 
@@ -103,13 +116,13 @@ class MLP:
             raise ValueError(f"bias must be finite and bias_std finite and >= 0, got bias={bias!r}, bias_std={bias_std!r}")
         self.output, self.seed, self.initializer = output, seed, initializer
         self.init_params, self.bias, self.bias_std = dict(init_params), float(bias), float(bias_std)
-        self._capture_buffers: dict[int, _Buffers] = {}
         self.dtype = check_dtype(dtype)
+        require_fits(estimate_bytes(self.sizes, 0, self.dtype), f"the parameters and gradients of MLP(sizes={self.sizes}, {self.dtype.name})")
         self.backend = get_backend(backend)
         self.steps = 0
         self._buffers: dict[int, _Buffers] = {}
+        self._capture_buffers: dict[int, _Buffers] = {}
         self._plans: dict[int, Any] = {}  # batch size -> the backend's whole-step plan (or None)
-        self._checked: tuple = ()
         if _weights is not None:
             self._install(_weights, copy=True)
         else:
@@ -184,10 +197,11 @@ class MLP:
     # ------------------------------------------------------------------ the passes
     def forward(self, X):
         """The network's output for ``X`` of shape ``(batch, sizes[0])`` (softmax probabilities for ``output="softmax"``), on the backend."""
-        X = self._check_x(X)
-        out = self._forward(X, self._buffers_for(X.shape[0]))
+        buf = self._buffers_for(self._batch_of(X))
+        self._fill(buf, X)
+        out = self._forward(buf)
         if not self.backend.is_finite(out):
-            self._non_finite(X, "the output")
+            raise Diverged(self.steps, math.nan)
         return self.backend.softmax(out) if self.output == "softmax" else out.copy()
 
     def predict(self, X) -> np.ndarray:
@@ -199,18 +213,19 @@ class MLP:
         """One step of gradient descent on the batch ``(X, Y)``; returns the loss before the step."""
         if not (isinstance(lr, (int, float, np.floating)) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-        X, Y = self._check_xy(X, Y)
-        batch = X.shape[0]
+        batch = self._batch_of(X)
+        Y = self._target(Y, batch)
         buf = self._buffers_for(batch)
+        self._fill(buf, X, Y)
         if batch not in self._plans:
             self._plans[batch] = self.backend.step_plan(self._w, self._b, self._grad_b, buf.z, buf.a, self.activation, self.output)
         plan = self._plans[batch]
-        loss = plan(X, Y, float(lr)) if plan is not None else None
+        loss = plan(buf.x, buf.y, float(lr)) if plan is not None else None
         if loss is None:  # operation by operation
-            loss = self._loss(self._forward(X, buf), X, Y, buf, scale=float(lr))
-            self._backward(X, buf, update=True)
+            loss = self._loss(self._forward(buf), buf, scale=float(lr))
+            self._backward(buf, update=True)
         elif not math.isfinite(loss):  # the plan did not update
-            self._non_finite(X, "the loss")
+            raise Diverged(self.steps, loss)
         self.steps += 1
         return loss
 
@@ -231,24 +246,21 @@ class MLP:
         into one shared scratch array that stays in cache and lives only during its visit;
         ``cap.grad_w`` is then empty.
         """
-        X, Y = self._check_xy(X, Y)
-        batch = X.shape[0]
+        batch = self._batch_of(X)
+        Y = self._target(Y, batch)
         buf = self._capture_buffers.get(batch) if reuse else None
         if buf is None:
-            buf = _Buffers(self, batch)
-            if self.activation.from_output:  # keep z: give a its own arrays
-                buf.a = [self.backend.empty(z.shape, self.dtype) for z in buf.z[:-1]] + [buf.z[-1]]
-            every_layer = [self.backend.empty((batch, n), self.dtype) for n in self.sizes[1:]]
-            buf.delta = [every_layer, every_layer]  # keep every δ: no ping-pong
+            buf = _Buffers(self, batch, keep=True)
             if reuse:
                 self._capture_buffers[batch] = buf
+        self._fill(buf, X, Y)
         visit = visit or _ignore
         if not keep and buf.grad_scratch is None:
             buf.grad_scratch = _shared_scratch(self.backend, self.dtype, [w.shape for w in self._w])
         grad_w = self._grad_w if keep else buf.grad_scratch
-        out = self._forward(X, buf, visit)
-        cap = Capture(loss=self._loss(out, X, Y, buf, scale=1.0), x=X)
-        self._backward(X, buf, update=False, visit=visit, grad_w=grad_w)
+        out = self._forward(buf, visit)
+        cap = Capture(loss=self._loss(out, buf, scale=1.0), x=buf.x)
+        self._backward(buf, update=False, visit=visit, grad_w=grad_w)
         cap.z, cap.a, cap.delta = list(buf.z), list(buf.a), list(buf.delta[0])
         cap.grad_w, cap.grad_b = list(self._grad_w) if keep else [], list(self._grad_b)
         if not reuse:
@@ -259,10 +271,10 @@ class MLP:
         """``[(W, b), ...]`` as the backend's own arrays, not copies: read them, do not keep them."""
         return list(zip(self._w, self._b))
 
-    def _forward(self, X, buf: _Buffers, visit=_ignore):
-        be, act, a = self.backend, self.activation, X
+    def _forward(self, buf: _Buffers, visit=_ignore):
+        be, act, a = self.backend, self.activation, buf.x
         last = self.depth - 1
-        visit("input", 0, X)
+        visit("input", 0, a)
         for l, (w, b) in enumerate(zip(self._w, self._b)):
             z = buf.z[l]
             be.matmul(a, w.T, out=z)
@@ -276,24 +288,24 @@ class MLP:
             visit("a", l, a)
         return a
 
-    def _loss(self, out, X, Y, buf: _Buffers, scale: float) -> float:
+    def _loss(self, out, buf: _Buffers, scale: float) -> float:
         delta = buf.delta[(self.depth - 1) % 2][-1]
         if self.output == "linear":
-            loss = self.backend.mse(out, Y, delta, scale)
+            loss = self.backend.mse(out, buf.y, delta, scale)
         else:
-            loss = self.backend.softmax_xent(out, Y, delta, scale)
+            loss = self.backend.softmax_xent(out, buf.y, delta, scale)
         loss = float(loss)
-        if not math.isfinite(loss):
-            self._non_finite(X, "the loss")
+        if not math.isfinite(loss):  # the inputs were finite
+            raise Diverged(self.steps, loss)
         return loss
 
-    def _backward(self, X, buf: _Buffers, update: bool, visit=_ignore, grad_w=None) -> None:
+    def _backward(self, buf: _Buffers, update: bool, visit=_ignore, grad_w=None) -> None:
         be, act = self.backend, self.activation
         grad_w = grad_w or self._grad_w
         z_for_grad = None if act.from_output else buf.z
         for l in reversed(range(self.depth)):
             delta = buf.delta[l % 2][l]
-            a_prev = X if l == 0 else buf.a[l - 1]
+            a_prev = buf.x if l == 0 else buf.a[l - 1]
             visit("delta", l, delta)
             if not update:
                 be.matmul(delta.T, a_prev, out=grad_w[l])
@@ -315,7 +327,8 @@ class MLP:
             buf = self._buffers[batch] = _Buffers(self, batch)
         return buf
 
-    def _check_x(self, X):
+    def _batch_of(self, X) -> int:
+        """Check X's type, shape and dtype (its values are checked as they are copied); return its batch size."""
         shape, dtype = getattr(X, "shape", None), getattr(X, "dtype", None)
         if shape is None or dtype is None:
             raise TypeError(f"X must be an array of shape (batch, {self.sizes[0]}), got {type(X).__name__}")
@@ -323,51 +336,79 @@ class MLP:
             raise ValueError(f"X must have shape (batch, {self.sizes[0]}) with batch >= 1, got {tuple(shape)}")
         if dtype != self.dtype:
             raise TypeError(f"X has dtype {dtype} but the network is {self.dtype}; pass X.astype('{self.dtype}')")
-        X = self.backend.asarray(X)
-        if not self.backend.is_finite(X):
-            raise ValueError("X contains NaN or inf")
-        return X
+        return int(shape[0])
 
-    def _check_xy(self, X, Y):
-        if self._checked and X is self._checked[0] and Y is self._checked[1]:
-            return self._checked[2], self._checked[3]
-        Xd = self._check_x(X)
-        Yd = self._check_y(Y, Xd.shape[0])
-        self._checked = (X, Y, Xd, Yd)
-        return Xd, Yd
-
-    def _check_y(self, Y, batch: int):
-        Yh = np.asarray(self.backend.to_host(Y))
-        n_out = self.sizes[-1]
-        if Yh.shape[:1] != (batch,):
-            raise ValueError(f"X and Y have different batch sizes: {batch} and {Yh.shape[0] if Yh.ndim else 'a scalar'}")
+    def _target(self, Y, batch: int):
+        """Check Y's type and shape: float rows ``(batch, n_out)`` (or ``(batch,)`` for one output), or
+        for softmax integer labels ``(batch,)`` (one-hot rows become labels here); values are checked in :meth:`_fill`."""
+        if not hasattr(Y, "dtype"):
+            Y = np.asarray(Y)
+        n_out, shape = self.sizes[-1], tuple(Y.shape)
+        if shape[:1] != (batch,):
+            raise ValueError(f"X and Y have different batch sizes: {batch} and {shape[0] if shape else 'a scalar'}")
         if self.output == "softmax":
-            if Yh.ndim == 2:
-                if Yh.shape[1] != n_out or not (np.isin(Yh, (0, 1)).all() and (Yh.sum(axis=1) == 1).all()):
-                    raise ValueError(f"one-hot Y must have shape ({batch}, {n_out}) with exactly one 1 per row")
-                Yh = Yh.argmax(axis=1)
-            if Yh.ndim != 1 or not np.issubdtype(Yh.dtype, np.integer):
-                raise TypeError(f"softmax labels must be integers of shape ({batch},) or one-hot rows, got {Yh.dtype} {Yh.shape}")
-            if Yh.min() < 0 or Yh.max() >= n_out:
-                raise ValueError(f"labels must lie in [0, {n_out - 1}], got values from {Yh.min()} to {Yh.max()}")
-            return self.backend.asarray(Yh.astype(np.int64))
-        if Yh.ndim == 1 and n_out == 1:
-            Yh = Yh[:, None]
-        if Yh.shape != (batch, n_out):
-            raise ValueError(f"Y must have shape ({batch}, {n_out}), got {Yh.shape}")
-        if not np.issubdtype(Yh.dtype, np.number) or not np.isfinite(Yh).all():
-            raise ValueError("Y must be numeric and finite (it contains NaN or inf)" if np.issubdtype(Yh.dtype, np.number) else f"Y must be numeric, got {Yh.dtype}")
-        return self.backend.asarray(np.ascontiguousarray(Yh, self.dtype))
+            if len(shape) == 2:
+                Y = _one_hot_labels(np.asarray(self.backend.to_host(Y)), n_out)
+            if Y.ndim != 1 or Y.dtype.kind not in "iu":
+                raise TypeError(f"Y: softmax labels must be integers of shape ({batch},) or one-hot rows ({batch}, {n_out}), got {Y.dtype} {shape}")
+            return Y
+        if len(shape) == 1 and n_out == 1:
+            Y = Y.reshape(batch, 1)
+        if Y.shape != (batch, n_out):
+            raise ValueError(f"Y must have shape ({batch}, {n_out}), got {shape}")
+        if Y.dtype.kind not in "iuf":
+            raise TypeError(f"Y must hold real numbers (integers or floats), got dtype {Y.dtype}")
+        return Y
 
-    def _non_finite(self, X, what: str) -> None:
-        """Blame the input when it holds NaN or inf; otherwise the weights have diverged."""
-        if not self.backend.is_finite(X):
-            raise ValueError(f"X contains NaN or inf, so {what} is not finite")
-        raise Diverged(self.steps, math.nan)
+    def _fill(self, buf: _Buffers, X, Y=None) -> None:
+        """Copy X (and Y) into the batch's buffers, checking the values there: finite, labels in range."""
+        lo, hi = self.backend.fill(buf.x, X)
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError("X contains NaN or inf")
+        if Y is None:
+            return
+        lo, hi = self.backend.fill(buf.y, Y)
+        n_out = self.sizes[-1]
+        if self.output == "softmax":
+            if lo < 0 or hi >= n_out:
+                raise ValueError(f"Y: labels must lie in [0, {n_out - 1}], got values from {lo} to {hi}")
+        elif not (math.isfinite(lo) and math.isfinite(hi)):
+            beyond = "" if Y.dtype == self.dtype else f" in the network's {self.dtype} (finite values beyond {np.finfo(self.dtype).max:.3g} overflow)"
+            raise ValueError(f"Y contains NaN or inf{beyond}")
 
     def __repr__(self) -> str:
         return (f"MLP(sizes={self.sizes}, activation={self.activation}, initializer={self.initializer!r}, "
                 f"output={self.output!r}, dtype={self.dtype.name!r}, backend={self.backend.name!r})")  # fmt: skip
+
+
+def estimate_bytes(sizes: Sequence[int], batch: int = 0, dtype: str = "float32") -> int:
+    """Bytes an :class:`MLP` of ``sizes`` holds: its parameters and their gradients, plus for ``batch > 0``
+    the work arrays of one batch size (an upper bound: input, target, ``z``, ``a``, one δ per layer,
+    scratch, and the temporaries of the activations without an in-place kernel).
+
+    ``MLP`` refuses, before allocating, a network or a batch size that would not fit
+    (:func:`winit_bench.memory.require_fits`). Parameters and gradients: ``2 Σ_l (n[l-1] + 1) n[l]``
+    elements; a batch of ``B`` rows: ``B`` times ``n[0]`` (input) + ``n[L]`` (target; int64 labels for
+    softmax) + ``Σ_l n[l]`` for each of ``z``, ``a`` (hidden layers only) and δ + ``8 max_l n[l]`` (scratch,
+    and up to 5 temporaries of one layer: GELU's derivative in NumPy).
+
+    >>> estimate_bytes([784, 256, 10])              # 203 530 float32 parameters, and their gradients
+    1628240
+    >>> estimate_bytes([784, 256, 10], batch=128)
+    3486800
+    """
+    sizes, dt = _check_sizes(sizes), check_dtype(dtype)
+    if not _is_int(batch) or batch < 0:
+        raise ValueError(f"batch must be an integer >= 0, got {batch!r}")
+    params = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    return 2 * params * dt.itemsize + (_batch_bytes(sizes, int(batch), dt) if batch else 0)
+
+
+def _batch_bytes(sizes: list[int], batch: int, dt: np.dtype) -> int:
+    layers = sum(sizes[1:])
+    target = max(sizes[-1] * dt.itemsize, 8)  # float rows or int64 labels
+    per_row = (sizes[0] + 3 * layers - sizes[-1] + 8 * max(sizes[1:])) * dt.itemsize + target  # x, z, a, δ, scratch
+    return batch * per_row
 
 
 def _shared_scratch(backend, dtype, shapes) -> list:
@@ -376,14 +417,29 @@ def _shared_scratch(backend, dtype, shapes) -> list:
     return [flat[: math.prod(s)].reshape(s) for s in shapes]
 
 
+def _one_hot_labels(Y: np.ndarray, n_out: int) -> np.ndarray:
+    """The labels of one-hot rows (host array); ValueError unless each row is 0s and 1s with exactly one 1."""
+    if Y.shape[1] != n_out or not (np.isin(Y, (0, 1)).all() and (Y.sum(axis=1) == 1).all()):
+        raise ValueError(f"one-hot Y must have shape ({len(Y)}, {n_out}) with exactly one 1 per row")
+    return Y.argmax(axis=1)
+
+
+def _is_int(n) -> bool:
+    return isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+
+
 def _check_sizes(sizes) -> list[int]:
+    """``sizes`` as Python ints: at least two, each a positive ``int`` or NumPy integer (no floats, no bools)."""
     try:
-        sizes = [int(s) for s in sizes]
-    except (TypeError, ValueError):
-        raise TypeError(f"sizes must be a sequence of positive integers, got {sizes!r}") from None
+        items = None if isinstance(sizes, (str, bytes)) else list(sizes)
+    except TypeError:
+        items = None
+    if items is None or not all(_is_int(n) for n in items):
+        raise TypeError(f"sizes must be a sequence of positive integers (int or NumPy integers, not floats or bools), got {sizes!r}")
+    sizes = [int(n) for n in items]
     if len(sizes) < 2 or min(sizes) < 1:
         raise ValueError(f"sizes needs at least two positive integers (input and output width), got {sizes}")
     return sizes
 
 
-__all__ = ["MLP", "Diverged", "Capture", "OUTPUTS"]
+__all__ = ["MLP", "Diverged", "Capture", "OUTPUTS", "estimate_bytes"]

@@ -34,6 +34,15 @@ class Backend:
     def empty(self, shape, dtype):
         return self.xp.empty(shape, dtype=dtype)
 
+    def fill(self, dst, src) -> tuple:
+        """Copy ``src`` (a host or ``xp`` array of ``dst``'s shape) into ``dst``, cast to its dtype, and
+        return ``dst``'s ``(min, max)`` as Python numbers: NaN when it holds a NaN, infinite when an
+        infinity. The engine's per-call input check: two reductions, no allocation on the host."""
+        xp = self.xp
+        with np.errstate(over="ignore", invalid="ignore"):  # a value beyond dst's dtype becomes inf: reported by the caller
+            xp.copyto(dst, xp.asarray(src), casting="unsafe")
+        return dst.min().item(), dst.max().item()
+
     def synchronize(self) -> None:
         """Wait until queued device work is done (a no-op on the CPU)."""
 
