@@ -192,3 +192,9 @@ def test_report_never_shrinks_after_a_complete_run(finished):
     counts = {p.name: len(pd.read_csv(p)) for p in (finished / "tables").glob("*.csv")}
     assert cli("report", finished).returncode == 0
     assert {p.name: len(pd.read_csv(p)) for p in (finished / "tables").glob("*.csv")} == counts
+
+
+def test_a_grid_too_large_for_memory_is_refused_before_anything_is_written(tmp_path):
+    run = tmp_path / "huge"
+    one_error_line(cli("run", "--widths", "1000000000", "--out", run), "width 1000000000", "need", "available here")
+    assert not run.exists()

@@ -184,7 +184,27 @@ def make_spec(profile: str = "default", *, backend: str | None = "numpy", dtype:
     if seeds is not None:
         s = seed_list(seeds)
         changes.update(seeds=s, wide_seeds=s[: max(1, len(s) // 2)], train_seeds=s[: len(spec.train_seeds)])
-    return replace(spec, **changes)
+    return check_fits(replace(spec, **changes))
+
+
+def check_fits(spec: Spec) -> Spec:
+    """``spec`` if its largest networks fit in this machine's memory; ValueError with the estimate before anything is allocated.
+
+    A variance network holds its weights twice (the cached draw and the network's copy), plus
+    gradients and one batch (:func:`winit_bench.engine.estimate_bytes`); a throughput configuration
+    holds its network and the GEMM floor's copy of the same products.
+    """
+    from ..engine import estimate_bytes
+    from ..memory import require_fits
+
+    for width in spec.widths:
+        sizes, batch = [width] * (spec.max_depth + 1), spec.wide_batch if width >= spec.wide else spec.batch
+        need = estimate_bytes(sizes, batch, spec.dtype) + estimate_bytes(sizes, 0, spec.dtype) // 2
+        require_fits(need, f"the variance networks of width {width} and depth {spec.max_depth} ({spec.dtype})")
+    for width, depth, batch in spec.throughput:
+        sizes = [width] * (depth + 1)
+        require_fits(2 * estimate_bytes(sizes, batch, spec.dtype), f"the throughput network of width {width} and depth {depth}")
+    return spec
 
 
 def resume_conflicts(spec: Spec, **given) -> list[str]:
