@@ -51,15 +51,18 @@ class Recorder:
         return record
 
 
-def make() -> types.ModuleType:
-    """A fresh stand-in module called ``cupy``; ``cupy.kernels`` holds every kernel built, by (name, dtype)."""
+def make(prebuilt=None) -> types.ModuleType:
+    """A fresh stand-in module called ``cupy``; ``cupy.kernels`` holds every kernel used, by (name, dtype).
+
+    ``prebuilt``: ``{dtype: {name: HostKernel}}`` from :func:`.host.build`, used for a kernel whose
+    spec is exactly the one the backend asks for (one compiler run for many kernels)."""
     cp = types.ModuleType("cupy")
     cp.__version__ = "0+numpy-stand-in"
     for name in XP_NAMES:
         setattr(cp, name, getattr(np, name))
     cp.asnumpy = lambda x: np.array(x, copy=True)
     cp.kernels = {}
-    cp.ElementwiseKernel = lambda *args: _Kernel(cp.kernels, *args)
+    cp.ElementwiseKernel = lambda *args: _Kernel(cp.kernels, prebuilt or {}, *args)
     cp.memory_pool, cp.pinned_pool, cp.stream = Recorder(), Recorder(), Recorder()
     cp.get_default_memory_pool = lambda: cp.memory_pool
     cp.get_default_pinned_memory_pool = lambda: cp.pinned_pool
@@ -81,8 +84,8 @@ def make() -> types.ModuleType:
 class _Kernel:
     """``cupy.ElementwiseKernel``: compiled for a dtype on its first call with arrays of it."""
 
-    def __init__(self, registry, in_params, out_params, operation, name):
-        self._registry, self._args = registry, (in_params, out_params, operation, name)
+    def __init__(self, registry, prebuilt, in_params, out_params, operation, name):
+        self._registry, self._prebuilt, self._args = registry, prebuilt, (in_params, out_params, operation, name)
 
     def __call__(self, *args):
         in_params, out_params, operation, name = self._args
@@ -91,7 +94,8 @@ class _Kernel:
         key = (name, dtype)
         if key not in self._registry:
             spec = KernelSpec(name, in_params, out_params, operation, scalars)
-            self._registry[key] = host.build([spec], dtype)[name]
+            ready = self._prebuilt.get(dtype, {}).get(name)
+            self._registry[key] = ready if ready is not None and ready.spec == spec else host.build([spec], dtype)[name]
         kernel = self._registry[key]
         if kernel.spec.scalars != scalars:
             raise TypeError(f"{name}: scalars {scalars} now, {kernel.spec.scalars} before")
