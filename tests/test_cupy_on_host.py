@@ -42,6 +42,8 @@ def test_training_steps_match_numpy(stand_in):
     table = compare_backends(module.CupyBackend())
     assert failures(table).empty, failures(table).to_string()
     assert len(table) == len(NAMES) * 2 * 2
+    specs = {kernel_spec(kind, act) for act in NAMES for kind in KINDS}
+    assert all(k.spec in specs for k in cp.kernels.values())  # what ran is what NVRTC compiles
     used = {name for name, _ in cp.kernels}
     for act in NAMES:  # the fused kernels did the element-wise work, not a generic fallback
         assert {f"wb_fwd_{act}", f"wb_fwd_ip_{act}"} & used, act

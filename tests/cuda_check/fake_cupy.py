@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from winit_bench.backends.cuda_kernels import KernelSpec
+from winit_bench.backends.cuda_kernels import KernelSpec, param_names
 
 from . import host
 
@@ -90,7 +90,8 @@ class _Kernel:
     def __call__(self, *args):
         in_params, out_params, operation, name = self._args
         dtype = next(a.dtype for a in args if isinstance(a, np.ndarray)).name
-        scalars = tuple(p.split()[1] for p, a in zip((in_params + "," + out_params).split(","), args) if not isinstance(a, np.ndarray))
+        names = param_names(KernelSpec(name, in_params, out_params, operation, ()))
+        scalars = tuple(n for n, a in zip(names, args) if not isinstance(a, np.ndarray))
         key = (name, dtype)
         if key not in self._registry:
             spec = KernelSpec(name, in_params, out_params, operation, scalars)

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from winit_bench.backends.cuda_kernels import CTYPES, KernelSpec, array_params, kernel_source
+from winit_bench.backends.cuda_kernels import CTYPES, KernelSpec, array_params, kernel_source, param_names
 
 PRELUDE = """\
 #include <cmath>
@@ -53,7 +53,7 @@ class HostKernel:
         self.calls = 0
 
     def __call__(self, *args):
-        names = [p.split()[1] for p in (self.spec.in_params + "," + self.spec.out_params).split(",")]
+        names = param_names(self.spec)
         if len(args) != len(names):
             raise TypeError(f"{self.spec.name} takes {len(names)} arguments ({', '.join(names)}), got {len(args)}")
         values = dict(zip(names, args))

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..activations import GELU_C, activation_names, GELU_K, LECUN_TANH_SCALE, SELU_ALPHA, SELU_SCALE
+from ..activations import GELU_C, GELU_K, LECUN_TANH_SCALE, SELU_ALPHA, SELU_SCALE, activation_names
 
 KINDS = ("inplace", "split", "grad")
 CTYPES = {"float32": "float", "float64": "double"}
@@ -132,9 +132,14 @@ def kernel_source(spec: KernelSpec, dtype: str) -> str:
     return "\n".join(lines)
 
 
+def param_names(spec: KernelSpec) -> list[str]:
+    """The names of ``spec``'s parameters, inputs then outputs: the order of the kernel's call."""
+    return [n for _, n in _params(spec.in_params) + _params(spec.out_params)]
+
+
 def array_params(spec: KernelSpec) -> list[str]:
     """The names of ``spec``'s array parameters, in the order of :func:`kernel_source`'s signature."""
-    return [n for _, n in _params(spec.in_params) + _params(spec.out_params) if n not in spec.scalars]
+    return [n for n in param_names(spec) if n not in spec.scalars]
 
 
 def all_kernels(activations=None, dtypes=tuple(CTYPES)):
