@@ -51,7 +51,7 @@ def test_saturated_fraction_counts_both_tails(act):
     f = ref.ACTIVATIONS[act][0]
     lo, hi = ref.SIGMOID_BAND if act == "sigmoid" else (-ref.TANH_SATURATION, ref.TANH_SATURATION)
     a, want, low = X, [], []
-    for l, (w, b) in enumerate(net.weights()[:-1]):
+    for w, b in net.weights()[:-1]:
         a = f(a @ w.T + b)
         want.append(np.mean((a < lo) | (a > hi)))
         low.append(np.mean(a < lo))

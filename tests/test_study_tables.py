@@ -4,7 +4,7 @@ The run goes through the CLI and the tests read only ``tables/*.csv`` (and the d
 ``configs.jsonl``), never the study's internals, so that they survive the study being rebuilt.
 The independent values come from ``numpy_reference`` (a NumPy forward/backward pass and SGD
 written from the documented formulas), the theory module's closed forms, and the definitions of
-docs/run.md ("Reproducing the numbers", "What the columns mean"). Each table goes through a
+docs/run.md ("Reproducing the numbers", "What the derived columns mean"). Each table goes through a
 :class:`Ledger`: a column that no check touched fails the test, so a new column needs a new check.
 """
 
@@ -107,13 +107,17 @@ def variance_reference(init: str, act: str, seed: int, width: int, batch: int, d
 
 @pytest.fixture(scope="module")
 def expected_variance(tables):
-    """variance.csv's rows recomputed, in its row order."""
+    """variance.csv's rows recomputed, with its index."""
     var = tables["variance"]
     keys = ["initializer", "activation", "seed", "width", "batch", "net_depth", "dtype"]
     parts = []
     for (init, act, seed, width, batch, depth, dtype), g in var.groupby(keys, sort=False):
-        parts.append(variance_reference(init, act, seed, width, batch, depth, dtype).set_index("layer").loc[g.layer].reset_index())
-    return pd.concat(parts, ignore_index=True)
+        if (init, act) in FAILING:  # rows that should not exist: test_variance_every_column says so
+            part = pd.DataFrame(dict(layer=g.layer.to_numpy()))
+        else:
+            part = variance_reference(init, act, seed, width, batch, depth, dtype).set_index("layer").loc[g.layer].reset_index()
+        parts.append(part.set_axis(g.index))
+    return pd.concat(parts).loc[var.index]
 
 
 def digits_split():
@@ -200,9 +204,12 @@ def test_every_sigma_w2_is_the_initializers_for_its_own_activation(tables):
     draw reused across activations (a cache key without the activation) gives ReLU's 2 instead."""
     var = tables["variance"]
     for (init, act), g in var.groupby(["initializer", "activation"]):
+        if (init, act) in FAILING:
+            continue
         want = initializer_sigma_w2(init, WIDTH, WIDTH, act)
         spread = want * math.sqrt(2.0 / WIDTH**2)  # sd of a mean of n^2 squared Gaussians
-        assert np.all(np.abs(g.sigma_w2 - want) <= 5 * spread), (init, act, g.sigma_w2.tolist(), want)
+        got = g.sigma_w2.to_numpy()
+        assert np.all(np.abs(got - want) <= 5 * spread), f"{init}/{act}: sigma_w2 {got.round(3).tolist()}, theory {want:.4g}"
     kumar_sigmoid = var[(var.initializer == "kumar_normal") & (var.activation == "sigmoid")].sigma_w2
     assert kumar_sigmoid.between(0.75 * 12.8, 1.25 * 12.8).all()
     # he_normal's gain for leaky_relu differs from ReLU's by 1e-4: only the exact draw tells them apart
@@ -224,7 +231,7 @@ def test_variance_by_depth_every_column(tables, expected_variance):
         for d in DEPTHS:
             back = range(L + 1 - d, L + 1)  # the last d layers, counted from the output
             rows.append(dict(initializer=init, activation=act, width=width, seed=seed, depth=d, log2_qz_ratio=lz[d],
-                             log2_qdelta_ratio=ld[L + 1 - d], max_abs_log2_qz=lz[:d].abs().max(), max_abs_log2_qdelta=ld[list(back)].abs().max(),
+                             log2_qdelta_ratio=ld[L + 1 - d], max_abs_log2_qz=lz.loc[1:d].abs().max(), max_abs_log2_qdelta=ld[list(back)].abs().max(),
                              theory_log2_qz_ratio=np.log2(g.pz[d] / g.pz[1]), theory_log2_qdelta_ratio=np.log2(g.pd[L + 1 - d] / g.pd[L])))
     want = pd.DataFrame(rows)
     key = ["initializer", "activation", "width", "seed", "depth"]
