@@ -88,7 +88,8 @@ class MLP:
     """A fully connected network ``sizes[0] -> ... -> sizes[-1]`` with one hidden activation.
 
     ``initializer`` draws every weight matrix (layer ``l`` from child stream ``l`` of ``seed``;
-    ``init_params`` go to it); biases are ``bias + bias_std * N(0, 1)`` (zero by default).
+    ``init_params`` go to it); biases are ``bias + bias_std * N(0, 1)`` (zero by default), layer ``l``'s
+    from the stream ``SeedSequence(seed, spawn_key=(l, 1))``, independent of every weight.
     ``output="linear"`` trains on mean-squared error, ``"softmax"`` on cross-entropy with integer
     labels or one-hot rows.
     """
