@@ -220,3 +220,22 @@ def test_asv_check_and_tiny_run(tmp_path):
     assert set(df.dtype) == {"float32", "float64"} and df["size"].dtype == "Int64" and df["dtype"].dtype == "category"
     assert (df.backend == "numpy").all() and (df.machine == "ci").all() and (df.unit == "seconds").all()
     assert df.commit.iloc[0] == head.stdout.strip()
+
+
+def test_a_run_folder_among_asv_results_is_never_read(results_dir, recwarn):
+    run = results_dir / "run-20261206-101500"  # the layout before runs moved to results/runs
+    run.mkdir()
+    (run / "run.json").write_text('{"spec": {}}')
+    (run / "configs.jsonl").write_text("")
+    df = load_asv_results(results_dir)
+    assert len(df) and not [w for w in recwarn if "run" in str(w.message)]
+    assert "run-20261206-101500" not in set(df.machine.astype(str))
+
+
+def test_asv_writes_where_the_loader_looks_by_default():
+    import inspect
+    import json
+
+    conf = json.loads((ROOT / "asv.conf.json").read_text())
+    default = inspect.signature(load_asv_results).parameters["path"].default
+    assert conf["results_dir"] == default == "results/asv" and conf["html_dir"] == "results/html"

@@ -186,7 +186,7 @@ def _frame(rows: list[dict], param_names: set) -> pd.DataFrame:
     return pd.DataFrame(data, columns=columns)
 
 
-def load_asv_results(path: str | os.PathLike = "results") -> pd.DataFrame:
+def load_asv_results(path: str | os.PathLike = "results/asv") -> pd.DataFrame:
     """All asv results under ``path`` as one tidy DataFrame.
 
     One row per benchmark x parameter combination x machine x commit x environment, with columns
@@ -204,7 +204,7 @@ def load_asv_results(path: str | os.PathLike = "results") -> pd.DataFrame:
     load. A missing directory raises ``FileNotFoundError``; one without result files, or none of
     whose files can be read, :class:`UnreadableResults` (a ``ValueError``) naming it.
 
-    >>> df = load_asv_results("results")  # doctest: +SKIP
+    >>> df = load_asv_results("results/asv")  # doctest: +SKIP
     >>> ok = df[df.status == "ok"]  # doctest: +SKIP
     >>> ok.pivot_table(index="initializer", columns="backend", values="value", observed=True)  # doctest: +SKIP
     """
@@ -213,7 +213,8 @@ def load_asv_results(path: str | os.PathLike = "results") -> pd.DataFrame:
         raise FileNotFoundError(f"no asv results directory at {str(root)!r}; run `asv run` first (results_dir in asv.conf.json)")
     info = _benchmark_info(root)
     files = sorted(
-        p for p in root.glob("*/*.json") if p.name != "machine.json" and p.parent.name not in ("html",)
+        p for p in root.glob("*/*.json")
+        if p.name != "machine.json" and p.parent.name not in ("html",) and not (p.parent / "configs.jsonl").exists()  # a `winit-bench run` folder
     )
     if not files:
         raise UnreadableResults(f"no asv result files under {str(root)!r} (expected <machine>/<commit>-<env>.json)")
