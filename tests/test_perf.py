@@ -173,7 +173,7 @@ def test_perf_command_with_a_broken_pytorch_fails_in_one_line_and_writes_nothing
 
 @pytest.mark.parametrize("args, message", [
     (["--rounds", "0"], "winit-bench: error: --rounds must be a positive integer, got 0"),
-    (["--out", "{blocker}/sub/table.csv"], "winit-bench: error: cannot create output folder '{blocker}/sub': Not a directory"),
+    (["--out", "{blocker}/sub/table.csv"], "winit-bench: error: cannot write into folder '{blocker}/sub': Not a directory"),
 ])  # fmt: skip
 def test_perf_command_rejects_bad_arguments_before_timing_anything(args, message, tmp_path):
     import subprocess
