@@ -6,15 +6,20 @@ import math
 
 import numpy as np
 
-from .initializers import initialize
+from .initializers import check_dtype, check_shape, get_scheme, initialize
+from .memory import require_fits
 
 
 def initializer_report(name: str, shape: tuple[int, int], *, activation=None, seed: int = 0, dtype: str = "float64", **params) -> str:
     """A short table: realised mean, std, root mean square, extremes and zeros against the target."""
     from .theory import initializer_sigma_w2
 
+    scheme, (fan_out, fan_in), dt = get_scheme(name), check_shape(shape), check_dtype(dtype)
+    n, m = fan_out * fan_in, min(fan_out, fan_in)
+    # the weights, their float64 copy and two float64 temporaries; the Gram matrix and three of its size
+    need = n * (dt.itemsize + 24) + 32 * m * m
+    require_fits(need, f"{scheme.__name__} weights of shape {(fan_out, fan_in)} in {dt.name} and their report")
     w = initialize(name, shape, seed=seed, activation=activation, dtype=dtype, **params)
-    fan_out, fan_in = shape
     target_rms = math.sqrt(initializer_sigma_w2(name, fan_out, fan_in, activation=activation, strict=False, **params) / fan_in)
     w64 = w.astype(np.float64)
     rms = float(np.sqrt(np.mean(w64 * w64)))
