@@ -1,8 +1,8 @@
 """The one rule for a parameter a user passes: its type, then its range, then one message naming it.
 
 A number is a real scalar: a Python ``int`` or ``float`` or a NumPy integer or floating scalar,
-never a bool (``True`` is not a slope of 1, as ``torch.nn.init`` also holds), a string or a
-complex. A wrong type is a ``TypeError``, a wrong value (NaN, ±inf, out of range, an unknown
+never a bool (``True`` is not a slope of 1; ``torch.nn.init.calculate_gain`` refuses it too),
+a string, ``None`` or a complex. A wrong type is a ``TypeError``, a wrong value (NaN, ±inf, out of range, an unknown
 name) a ``ValueError``; both name the parameter, say what was given and what is allowed.
 
 Every initializer declares each of its parameters with :class:`Real` or :class:`OneOf`
