@@ -171,6 +171,17 @@ def test_a_shape_no_machine_holds_is_refused_at_once():
     assert "7.3 TiB" in msg  # 10^12 float64 weights
 
 
+def test_init_report_counts_its_own_arrays(monkeypatch):
+    """``winit-bench init`` computes a float64 copy, squares and a Gram matrix: weights that fit can still
+    be refused, with the report's estimate (4 + 24 bytes a weight, 32 bytes per Gram entry)."""
+    from winit_bench.init_report import initializer_report
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 20)  # 1 MiB: 256 KiB of weights fit
+    expected = memory.format_bytes(256 * 256 * 28 + 32 * 256 * 256)
+    raises_naming(lambda: initializer_report("he_normal", (256, 256), dtype="float32"), "report", expected, exc=ValueError)
+    assert "he_normal 64x32" in initializer_report("he_normal", (64, 32), dtype="float32")
+
+
 def test_cli_init_of_a_huge_shape_is_one_line_error():
     """``winit-bench init`` on weights no machine holds: exit 2 and one line with the estimate, no traceback."""
     code = "import sys; from winit_bench.cli import main; sys.exit(main(['init', 'he_normal', '--shape', '1000000', '1000000']))"
@@ -231,3 +242,11 @@ def test_activation_parameter_must_be_a_number(slope):
         return
     raises_naming(lambda: wb.get_activation("leaky_relu", slope), "slope", exc=TypeError)
     raises_naming(lambda: wb.get_activation("elu", slope), "alpha", exc=TypeError)
+
+
+def test_a_gain_that_is_not_finite_is_refused():
+    """A custom activation whose moment vanishes (f = 0) or whose f'(0) underflows has no finite gain."""
+    dead = wb.Activation("dead", lambda x, xp: 0 * x, lambda z, a, xp: 0 * a, False)
+    flat = wb.Activation("flat", lambda x, xp: 1e-200 * x, lambda z, a, xp: 1e-200 + 0 * a, False)
+    for act, criterion in [(dead, "forward"), (dead, "centered"), (dead, "backward"), (flat, "kumar")]:
+        raises_naming(lambda: wb.calculate_gain(act, criterion=criterion), criterion, act.name, exc=ValueError)

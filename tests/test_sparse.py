@@ -76,13 +76,28 @@ def test_zeros_are_positive_zeros_and_float32_is_the_float64_draw_rounded(sparsi
     assert np.count_nonzero(w64) == 200 * (300 - math.ceil(sparsity * 300))
 
 
-@pytest.mark.parametrize("sparsity", [1 - 15 / 2048, 0.5, 0.1], ids=["15-nonzeros-per-column", "half", "default"])
-def test_large_matrices_take_linear_time(sparsity):
-    """2048 x 2048 in a few hundredths of a second (15 non-zeros per column took 11-14 s when each
-    column's zeros were drawn with replacement and the duplicates redrawn); the bound leaves 20x."""
+def cpu_seconds(fn, repeat: int = 3) -> float:
+    """Median CPU time of ``fn()``: single-threaded host work, so other processes barely move it."""
+    times = []
+    for _ in range(repeat):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return sorted(times)[repeat // 2]
+
+
+@pytest.mark.parametrize("sparsity,bound", [(1 - 15 / 2048, 0.5), (0.5, 4.0), (0.1, 3.0)],
+                         ids=["15-nonzeros-per-column", "half", "default"])  # fmt: skip
+def test_large_matrices_take_linear_time(sparsity, bound):
+    """2048 x 2048 against ``standard_normal`` of the same size (measured: 0.15x, 2x, 1.35x).
+
+    15 non-zeros per column took 150x (11-14 s) when each column's zeros were drawn with
+    replacement and the duplicates redrawn, and would take ~3x if the 2033 zeros were picked
+    rather than the 15 non-zeros."""
     n = 2048
-    start = time.process_time()
     w = wb.initialize("sparse", (n, n), seed=0, sparsity=sparsity, dtype="float32")
-    elapsed = time.process_time() - start
     np.testing.assert_array_equal((w == 0).sum(axis=0), math.ceil(sparsity * n))
-    assert elapsed < 2.0, f"sparse {n}x{n} at sparsity {sparsity:.4f} took {elapsed:.2f} s of CPU"
+    rng = np.random.default_rng(0)
+    base = cpu_seconds(lambda: rng.standard_normal((n, n)))
+    mine = cpu_seconds(lambda: wb.initialize("sparse", (n, n), seed=0, sparsity=sparsity, dtype="float32"))
+    assert mine < bound * base, f"sparse {n}x{n} at sparsity {sparsity:.4f}: {mine:.3f} s, {mine / base:.2f}x standard_normal"
