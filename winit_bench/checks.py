@@ -69,7 +69,7 @@ class Real:
             return None
         v = real(name, value)
         inside = (v > self.low if self.low_open else v >= self.low) and (v < self.high if self.high_open else v <= self.high)
-        if math.isnan(v) or not inside or not (self.infinite or math.isfinite(v)):
+        if not inside or not (self.infinite or math.isfinite(v)):  # NaN is never inside
             raise ValueError(f"{name} must be {self.allowed()}, got {value!r}")
         return v
 

@@ -598,5 +598,6 @@ def _derived_gain(act: Activation, criterion: str) -> float:
     else:
         moment = expect(lambda z: act(z) ** 2)
         if criterion == "centered":
-            moment -= expect(lambda z: act(z)) ** 2
+            mean = expect(lambda z: act(z))
+            moment -= mean * mean
     return 1.0 / math.sqrt(moment) if moment > 0 else math.inf
