@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .checks import Real, unknown_name_message  # noqa: F401  (unknown_name_message: also imported from here)
+from .checks import NON_NEGATIVE, Real, unknown_name_message
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -74,7 +74,7 @@ def relu() -> Activation:
 
 def leaky_relu(slope: float = 0.01) -> Activation:
     """``f(z) = z`` for ``z > 0`` else ``slope * z``; derivative 1 or ``slope`` (Maas et al. 2013)."""
-    s = Real(low=0)("leaky_relu slope", slope)
+    s = NON_NEGATIVE("leaky_relu slope", slope)
     return Activation(
         "leaky_relu",
         lambda x, xp: xp.where(x > 0, x, x * s),

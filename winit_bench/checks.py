@@ -86,6 +86,11 @@ class Real:
         return text + (" or None" if self.optional else "")
 
 
+FINITE = Real()
+NON_NEGATIVE = Real(low=0)
+OPTIONAL = Real(optional=True)  # a finite number, or None for "derive it"
+
+
 @dataclass(frozen=True)
 class OneOf:
     """A parameter naming one of ``options`` (exact spelling)."""

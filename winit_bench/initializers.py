@@ -23,9 +23,9 @@ from typing import Callable
 import numpy as np
 
 from .activations import Activation, get_activation
-from .checks import OneOf, Real, is_integer, unknown_name_message
-from .gaussian import expect, normal_mass, normal_pdf
+from .checks import FINITE, NON_NEGATIVE, OPTIONAL, OneOf, Real, is_integer, unknown_name_message
 from .memory import require_fits
+from .truncated import truncated_sampler, truncnorm_std
 
 Shape = tuple[int, int]
 DTYPES = ("float32", "float64")
@@ -34,9 +34,6 @@ DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
 
 # --------------------------------------------------------------------------- parameter declarations and helpers
 
-FINITE = Real()
-NON_NEGATIVE = Real(low=0)
-OPTIONAL = Real(optional=True)
 MODE = OneOf(FAN_MODES)
 
 
@@ -100,88 +97,6 @@ def _activation(activation) -> Activation | None:
     return None if activation is None else get_activation(activation)
 
 
-# --------------------------------------------------------------------------- truncated normal
-
-
-def truncnorm_std(a: float, b: float) -> float:
-    """Standard deviation of ``N(0, 1)`` truncated to ``[a, b]``.
-
-    ``Var = 1 + (a φ(a) - b φ(b))/Z - ((φ(a) - φ(b))/Z)^2`` with ``Z = Φ(b) - Φ(a)``;
-    ``truncnorm_std(-2, 2) = 0.87962566103423978``.
-    """
-    a, b = float(a), float(b)
-    if math.isnan(a) or math.isnan(b) or a >= b:
-        raise ValueError(f"truncation bounds need a < b, got a={a!r}, b={b!r}")
-    z = normal_mass(a, b)
-    if z <= 0:
-        raise ValueError(f"the bounds [{a}, {b}] hold no probability mass in float64; move them closer to 0")
-    pa, pb = normal_pdf(a), normal_pdf(b)
-    apa = 0.0 if math.isinf(a) else a * pa
-    bpb = 0.0 if math.isinf(b) else b * pb
-    mean = (pa - pb) / z
-    var = 1.0 + (apa - bpb) / z - mean * mean
-    if var < 0.05:  # narrow or far-tail interval: the closed form cancels; integrate centred moments instead
-        var = _truncated_variance_by_quadrature(a, b)
-    return math.sqrt(var)
-
-
-def _truncated_variance_by_quadrature(a: float, b: float) -> float:
-    lo = a if math.isfinite(a) else b - 80.0  # the mass beyond 80 σ past the finite bound is nil
-    hi = b if math.isfinite(b) else a + 80.0
-    t, w = np.polynomial.legendre.leggauss(256)
-    x = 0.5 * (hi - lo) * t + 0.5 * (hi + lo)
-    nearest = 0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi))
-    w = w * np.exp(0.5 * (nearest * nearest - x * x))
-    w /= w.sum()
-    mean = float(np.dot(w, x))
-    return float(np.dot(w, (x - mean) ** 2))
-
-
-def _truncated_sampler(rng, a: float, b: float):
-    """``fill(x)``: ``x[:]`` drawn from ``N(0, 1)`` conditioned on ``[a, b]``, by rejection from the cheapest of three proposals.
-
-    Normal proposal when ``[a, b]`` holds enough mass; uniform on ``[a, b]`` for narrow intervals;
-    Robert's (1995) translated exponential for far tails. Each rejected position is redrawn until
-    accepted (an exact sample); values are never clamped.
-    """
-    if not a < b:
-        raise ValueError(f"truncation bounds need a < b, got a={a}, b={b}")
-    if b <= 0:  # mirror a left tail onto the right
-        right = _truncated_sampler(rng, -b, -a)
-
-        def fill_mirrored(x):
-            right(x)
-            np.negative(x, out=x)
-
-        return fill_mirrored
-    mass = normal_mass(a, b)
-    nearest = 0.0 if a <= 0 <= b else a
-    uniform_rate = mass / ((b - a) * normal_pdf(nearest)) if math.isfinite(b - a) else 0.0
-    if mass >= 0.3 or (mass >= uniform_rate and a <= 0):
-        propose = rng.standard_normal
-        reject = lambda x: (x < a) | (x > b)  # noqa: E731
-    elif uniform_rate >= 0.3:
-        propose = lambda m: a + (b - a) * rng.random(m)  # noqa: E731
-        reject = lambda x: rng.random(x.size) > np.exp(0.5 * (nearest * nearest - x * x))  # noqa: E731
-    else:  # right tail, a > 0
-        lam = 0.5 * (a + math.sqrt(a * a + 4))
-        propose = lambda m: a + rng.exponential(1 / lam, m)  # noqa: E731
-        reject = lambda x: (x > b) | (rng.random(x.size) > np.exp(-0.5 * (x - lam) ** 2))  # noqa: E731
-
-    def fill(x):
-        if propose == rng.standard_normal:
-            rng.standard_normal(out=x)
-        else:
-            x[...] = propose(x.size)
-        redo = np.flatnonzero(reject(x))
-        while redo.size:
-            y = propose(redo.size)
-            x[redo] = y
-            redo = redo[reject(y)]
-
-    return fill
-
-
 # --------------------------------------------------------------------------- the schemes
 
 
@@ -224,7 +139,7 @@ def truncated_normal(shape, rng, dtype, *, activation=None, mean=0.0, std=0.05, 
     never clamped, so no value lies outside the bounds.
     """
     parent = std / truncnorm_std(a, b)
-    return _drawn(shape, dtype, _truncated_sampler(rng, a, b), parent, mean)
+    return _drawn(shape, dtype, truncated_sampler(rng, a, b), parent, mean)
 
 
 def lecun_normal(shape, rng, dtype, *, activation=None):
@@ -542,62 +457,3 @@ def _non_finite(scheme: Callable, dt: np.dtype, params: dict, activation) -> Exc
         f"{scheme.__name__} with {', '.join(causes)} gives non-finite {dt.name} weights "
         f"(largest finite magnitude {np.finfo(dt).max:.3g}); choose smaller values"
     )
-
-
-# --------------------------------------------------------------------------- gains
-
-_TORCH_GAINS = {
-    "linear": 1.0, "identity": 1.0, "conv1d": 1.0, "conv2d": 1.0, "conv3d": 1.0,
-    "conv_transpose1d": 1.0, "conv_transpose2d": 1.0, "conv_transpose3d": 1.0,
-    "sigmoid": 1.0, "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0), "selu": 0.75,
-}  # fmt: skip
-GAIN_CRITERIA = ("torch", "forward", "centered", "backward", "kumar")
-
-
-def calculate_gain(activation: str | Activation, param: float | None = None, *, criterion: str = "torch") -> float:
-    """The gain ``g`` an initializer multiplies its standard deviation by for ``activation``.
-
-    ``criterion="torch"`` reproduces ``torch.nn.init.calculate_gain`` exactly (linear 1, sigmoid 1,
-    tanh 5/3, relu √2, leaky_relu √(2/(1 + s^2)) with s = 0.01 by default, selu 3/4). The others
-    are derived for any activation from Gaussian expectations, ``z ~ N(0, 1)``:
-    ``"forward"`` ``1/√E[f(z)^2]``, ``"centered"`` ``1/√Var f(z)``, ``"backward"`` ``1/√E[f'(z)^2]``,
-    ``"kumar"`` ``1/(|f'(0)| √(1 + f(0)^2))``.
-    """
-    OneOf(GAIN_CRITERIA)("criterion", criterion)
-    if not isinstance(activation, (str, Activation)):
-        raise TypeError(f"activation must be a name or an Activation, got {type(activation).__name__} {activation!r}")
-    param = OPTIONAL("param", param)
-    if criterion == "torch":
-        name = activation.name if isinstance(activation, Activation) else activation.lower()
-        if name == "leaky_relu":
-            if param is None:
-                param = activation.param if isinstance(activation, Activation) and activation.param is not None else 0.01
-            return math.sqrt(2.0 / (1 + param * param))
-        if param is not None:
-            raise ValueError(f"param is the slope of leaky_relu; {name!r} takes none under criterion='torch', got param={param!r}")
-        if name not in _TORCH_GAINS:
-            valid = list(_TORCH_GAINS) + ["leaky_relu"]
-            raise ValueError(
-                unknown_name_message("activation for criterion='torch'", name, valid)
-                + "; use criterion='forward', 'centered', 'backward' or 'kumar' for any other activation"
-            )
-        return _TORCH_GAINS[name]
-    act = get_activation(activation, param)
-    with np.errstate(all="ignore"):  # a degenerate custom activation is refused below
-        gain = _derived_gain(act, criterion)
-    if not math.isfinite(gain):
-        raise ValueError(f"the {criterion!r} gain of activation {act} is not finite ({gain}); its moments are 0 or overflow")
-    return gain
-
-
-def _derived_gain(act: Activation, criterion: str) -> float:
-    if criterion == "kumar":
-        return math.sqrt(kumar_variance_factor(act))
-    if criterion == "backward":
-        moment = expect(lambda z: act.derivative(z) ** 2)
-    else:
-        moment = expect(lambda z: act(z) ** 2)
-        if criterion == "centered":
-            mean = expect(lambda z: act(z))
-            moment -= mean * mean
-    return 1.0 / math.sqrt(moment) if moment > 0 else math.inf
