@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
@@ -81,19 +81,27 @@ def tolerance(dtype) -> float:
 
 # --------------------------------------------------------------------------- construction
 
-wild_size = st.one_of(st.integers(1, 12), st.integers(1, 12), st.integers(-2, 0), st.integers(10**13, 10**30),
-                      st.sampled_from([2.0, 2.5, math.inf, math.nan, True, None, "3", np.int64(3), np.float64(4.0)]))  # fmt: skip
-wild_sizes = st.one_of(st.lists(wild_size, max_size=5), st.tuples(wild_size, wild_size),
-                       st.sampled_from([5, "4,3", None, np.array([3, 4]), np.array([3.0, 4.5])]))  # fmt: skip
+def mostly(valid, odd):
+    """``valid`` nine times in ten, ``odd`` otherwise (``st.one_of`` would draw each about equally)."""
+    return st.integers(0, 9).flatmap(lambda i: odd if i == 0 else valid)
+
+
+# sizes no machine can hold (10^13 and up) are refused before anything is allocated; sizes between
+# 10^8 and 10^12 are never drawn: on a large machine they would really be allocated
+odd_size = st.one_of(st.integers(-2, 0), st.integers(10**13, 10**30),
+                     st.sampled_from([2.0, 2.5, 1e9, math.inf, math.nan, True, np.True_, None, "3", np.float64(4.0)]))  # fmt: skip
+wild_size = mostly(st.one_of(st.integers(1, 12), st.sampled_from([np.int64(3), np.uint8(2)])), odd_size)
+wild_sizes = mostly(st.lists(wild_size, min_size=2, max_size=5),
+                    st.one_of(st.lists(wild_size, max_size=1), st.sampled_from([5, "4,3", None, np.array([3, 4]), np.array([3.0, 4.5])])))  # fmt: skip
 activation_names = st.sampled_from(["relu", "tanh", "sigmoid", "linear", "leaky_relu", "selu", "gelu", "elu"])
 
 
 @examples(3)
 @given(sizes=wild_sizes,
-       activation=st.one_of(activation_names, st.sampled_from(["tanhh", None, 3, True])),
-       initializer=st.one_of(st.sampled_from(wb.initializer_names()), st.sampled_from(["xavier", None, 1])),
-       dtype=st.sampled_from(["float32", "float64", np.float32, "float16", "int32", None, True]),
-       output=st.sampled_from(["linear", "softmax", "logits"]))  # fmt: skip
+       activation=mostly(activation_names, st.sampled_from(["tanhh", None, 3, True])),
+       initializer=mostly(st.sampled_from(wb.initializer_names()), st.sampled_from(["xavier", None, 1])),
+       dtype=mostly(st.sampled_from(["float32", "float64", np.float32]), st.sampled_from(["float16", "int32", None, True])),
+       output=mostly(st.sampled_from(["linear", "softmax"]), st.just("logits")))  # fmt: skip
 def test_mlp_is_built_from_positive_integer_sizes_or_refused(sizes, activation, initializer, dtype, output):
     net, exc = call(lambda: wb.MLP(sizes, activation, initializer, dtype=dtype, output=output, backend=BACKEND))
     if exc is not None:
@@ -113,16 +121,14 @@ def test_mlp_is_built_from_positive_integer_sizes_or_refused(sizes, activation, 
 
 
 @st.composite
-def nets(draw, outputs=("linear", "softmax")):
+def nets(draw, outputs=("linear", "softmax"), dtypes=("float32", "float64")):
     depth = draw(st.integers(1, 3))
     sizes = draw(st.lists(st.integers(1, 8), min_size=depth + 1, max_size=depth + 1))
-    if draw(st.sampled_from(outputs)) == "softmax":
+    output = draw(st.sampled_from(outputs))
+    if output == "softmax":
         sizes[-1] = max(sizes[-1], 2)
-        output = "softmax"
-    else:
-        output = "linear"
     return wb.MLP(sizes, draw(st.sampled_from(["tanh", "relu"])), "xavier_normal", output=output, seed=draw(st.integers(0, 99)),
-                  dtype=draw(st.sampled_from(["float32", "float64"])), bias_std=0.5, backend=BACKEND)  # fmt: skip
+                  dtype=draw(st.sampled_from(dtypes)), bias_std=0.5, backend=BACKEND)  # fmt: skip
 
 
 finite_values = st.floats(-10, 10, width=32)
@@ -219,14 +225,15 @@ def test_train_step_returns_the_batch_loss_or_refuses(net, batch, lr, data):
 
 @st.composite
 def batches(draw, net, batch, steps):
-    """``steps`` valid (X, Y) batches; Y as float64 for a linear output (converted into a float32 net)."""
+    """``steps`` valid (X, Y) batches, each unlike the one before (step ``k`` shifts values by ``k``,
+    labels by ``k`` classes); Y as float64 for a linear output (converted into a float32 net)."""
     out = []
-    for _ in range(steps):
-        X = draw(hnp.arrays(net.dtype, (batch, net.sizes[0]), elements=finite_values))
+    for k in range(steps):
+        X = draw(hnp.arrays(net.dtype, (batch, net.sizes[0]), elements=finite_values)) + k
         if net.output == "softmax":
-            Y = draw(hnp.arrays(np.int64, (batch,), elements=st.integers(0, net.sizes[-1] - 1)))
+            Y = (draw(hnp.arrays(np.int64, (batch,), elements=st.integers(0, net.sizes[-1] - 1))) + k) % net.sizes[-1]
         else:
-            Y = draw(hnp.arrays(np.float64, (batch, net.sizes[-1]), elements=finite_values))
+            Y = draw(hnp.arrays(np.float64, (batch, net.sizes[-1]), elements=finite_values)) + k
         out.append((X, Y))
     return out
 
@@ -237,12 +244,17 @@ def twin(net):
     return other
 
 
-@examples(1)
-@given(net=nets(), batch=st.integers(1, 6), data=st.data())
-def test_train_step_reads_arrays_rewritten_in_place(net, batch, data):
+KINDS = [("linear", "float32"), ("linear", "float64"), ("softmax", "float32"), ("softmax", "float64")]
+
+
+@pytest.mark.parametrize("output,dtype", KINDS)
+@examples(0.25)
+@given(data=st.data())
+def test_train_step_reads_arrays_rewritten_in_place(output, dtype, data):
     """The loop ``xb[:] = ...; yb[:] = ...; net.train_step(xb, yb, lr)`` trains on the new values:
     each loss equals that of a twin network given fresh arrays of the same values."""
-    steps = data.draw(batches(net, batch, 4), "batches")
+    net = data.draw(nets((output,), (dtype,)), "net")
+    steps = data.draw(batches(net, data.draw(st.integers(1, 6), "batch"), 4), "batches")
     fresh = twin(net)
     xb, yb = steps[0][0].copy(), steps[0][1].copy()
     rel = 1e-5 if net.dtype == np.float32 else 1e-12
@@ -252,17 +264,18 @@ def test_train_step_reads_arrays_rewritten_in_place(net, batch, data):
         assert loss == pytest.approx(fresh.train_step(X.copy(), Y.copy(), 0.01), rel=rel, abs=rel), f"step {k} trained on stale data"
 
 
-@examples(1)
-@given(net=nets(), batch=st.integers(1, 6), where=st.sampled_from(["X", "Y"]), bad=st.sampled_from([math.nan, math.inf, 7]),
-       data=st.data())  # fmt: skip
-def test_bad_values_written_in_place_are_refused(net, batch, where, bad, data):
-    """NaN/inf written into X or Y, or a label beyond the classes, after a good step: a ValueError naming the array."""
-    (X, Y), = data.draw(batches(net, batch, 1), "batch")
+@pytest.mark.parametrize("where,bad", [("X", math.nan), ("X", -math.inf), ("Y", math.nan), ("Y", math.inf)])
+@pytest.mark.parametrize("output,dtype", KINDS)
+@examples(0.1)
+@given(data=st.data())
+def test_bad_values_written_in_place_are_refused(output, dtype, where, bad, data):
+    """NaN/inf written into X or Y (for softmax: a label one past the last class) after a good step
+    with the same arrays: a ValueError naming the array, not ``Diverged`` and not a silent step."""
+    net = data.draw(nets((output,), (dtype,)), "net")
+    (X, Y), = data.draw(batches(net, data.draw(st.integers(1, 6), "batch"), 1), "batch")
     net.train_step(X, Y, 0.01)
-    if where == "Y" and net.output == "softmax":
-        bad = net.sizes[-1]  # one past the last class
-    elif bad == 7:
-        assume(False)
+    if where == "Y" and output == "softmax":
+        bad = net.sizes[-1]
     (X if where == "X" else Y)[0, ...] = bad
     with pytest.raises(ValueError) as info:
         net.train_step(X, Y, 0.01)
