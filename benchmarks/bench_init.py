@@ -4,6 +4,8 @@ The issue's target: a non-orthogonal scheme drawing ``4096 x 4096`` float32 cost
 ``numpy.random.Generator.standard_normal`` (float64, the draw every scheme starts from) of the same
 shape. ``track_ratio_to_standard_normal`` measures both in one process (medians) and reports the
 ratio (CPU time: immune to other processes on a shared machine). Orthogonal pays for a QR decomposition and is timed on its own.
+``sparse`` is also timed on its own across sparsities at large sizes: its cost must stay linear in
+the size whatever the fraction of zeros (it was quadratic in the rows when most entries were zero).
 """
 
 from __future__ import annotations
@@ -80,3 +82,20 @@ class Orthogonal(Benchmark):
     def time_qr(self, size):
         """The QR alone (NumPy/LAPACK), the floor under ``time_orthogonal``."""
         np.linalg.qr(self.a)
+
+
+class Sparse(Benchmark):
+    """``sparse`` at large sizes and sparsities: linear in the size (0.99 at 4096 took 98.8 s when quadratic)."""
+
+    params = (P("sparse_sizes"), P("sparse_sparsities"))
+    param_names = ["size", "sparsity"]
+
+    def setup(self, size, sparsity):
+        import winit_bench as wb
+
+        wb.initialize("sparse", (64, 64), sparsity=sparsity)  # warm-up
+
+    def time_sparse(self, size, sparsity):
+        import winit_bench as wb
+
+        wb.initialize("sparse", (size, size), dtype="float32", sparsity=sparsity)

@@ -1,8 +1,22 @@
-"""Shared fixtures: every engine test runs on each backend that is usable here."""
+"""Shared fixtures: every engine test runs on each backend that is usable here; hypothesis profiles."""
+
+import os
 
 import pytest
 
 import winit_bench as wb
+
+try:
+    from hypothesis import settings
+except ImportError:  # the property tests (tests/test_properties*.py) skip themselves
+    pass
+else:
+    # "ci" (default): the same examples on every run (derandomize), so a failure reproduces on any
+    # machine and a statistical check cannot flake; no example database is written. "explore"
+    # ($WINIT_BENCH_HYPOTHESIS=explore): fresh random examples, ten times as many, to hunt locally.
+    settings.register_profile("ci", deadline=None, derandomize=True, database=None, max_examples=100, print_blob=True)
+    settings.register_profile("explore", deadline=None, max_examples=1000, print_blob=True)
+    settings.load_profile(os.environ.get("WINIT_BENCH_HYPOTHESIS", "ci"))
 
 
 def _backend_params():

@@ -6,7 +6,9 @@ from .backends import BackendUnavailable, UnknownBackend, available_backends, ge
 from .compare import compare_to_theory
 from .diagnostics import layer_stats
 from .engine import MLP, Diverged
-from .initializers import calculate_gain, initialize, initializer_names, truncnorm_std
+from .gains import calculate_gain
+from .initializers import initialize, initializer_names
+from .truncated import truncnorm_std
 from .lsuv import lsuv
 from .results import load_asv_results
 from .symmetry import is_symmetric, symmetry_experiment, width_one_equivalent

@@ -11,12 +11,13 @@ which lets the engine overwrite ``z`` with ``a`` in place and halve the memory s
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+
+from .checks import NON_NEGATIVE, Real, unknown_name_message
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -73,9 +74,7 @@ def relu() -> Activation:
 
 def leaky_relu(slope: float = 0.01) -> Activation:
     """``f(z) = z`` for ``z > 0`` else ``slope * z``; derivative 1 or ``slope`` (Maas et al. 2013)."""
-    s = float(slope)
-    if not math.isfinite(s) or s < 0:
-        raise ValueError(f"leaky_relu slope must be a finite number >= 0, got {slope!r}")
+    s = NON_NEGATIVE("leaky_relu slope", slope)
     return Activation(
         "leaky_relu",
         lambda x, xp: xp.where(x > 0, x, x * s),
@@ -130,9 +129,7 @@ def selu() -> Activation:
 
 def elu(alpha: float = 1.0) -> Activation:
     """ELU ``z`` for ``z > 0`` else ``α (e^z - 1)`` (Clevert et al. 2015); ``f'(z) = f(z) + α`` for ``z <= 0``."""
-    al = float(alpha)
-    if not math.isfinite(al) or al <= 0:
-        raise ValueError(f"elu alpha must be a finite number > 0, got {alpha!r}")
+    al = Real(low=0, low_open=True)("elu alpha", alpha)
 
     def f(x, xp):
         return xp.where(x > 0, x, al * xp.expm1(xp.minimum(x, 0)))
@@ -198,14 +195,6 @@ _PARAMETRIC = {"leaky_relu", "elu"}
 def activation_names() -> tuple[str, ...]:
     """Names of every activation the library knows."""
     return tuple(_FACTORIES)
-
-
-def unknown_name_message(kind: str, name: object, valid) -> str:
-    """One line: what was wrong, the closest valid name, and every valid name."""
-    valid = list(valid)
-    close = difflib.get_close_matches(str(name), valid, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown {kind} {name!r}{hint}; valid: {', '.join(valid)}"
 
 
 def get_activation(activation: str | Activation, param: float | None = None) -> Activation:

@@ -79,9 +79,10 @@ def _default_backend() -> str:
 
 
 def _cmd_init(args) -> None:
-    from .init_report import weights_report
+    from .init_report import require_report_fits, weights_report
 
     with user_input():
+        require_report_fits(args.name, tuple(args.shape), args.dtype)
         w = initialize(args.name, tuple(args.shape), seed=args.seed, activation=args.activation, dtype=args.dtype)
     print(weights_report(args.name, w, activation=args.activation, seed=args.seed))
 

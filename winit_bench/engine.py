@@ -212,7 +212,9 @@ class MLP:
 
     def train_step(self, X, Y, lr: float) -> float:
         """One step of gradient descent on the batch ``(X, Y)``; returns the loss before the step."""
-        if not (isinstance(lr, (int, float, np.floating)) and math.isfinite(lr) and lr > 0):
+        if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, (int, float, np.integer, np.floating)):
+            raise TypeError(f"lr must be a finite number > 0, got {lr!r}")
+        if not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
         batch = self._batch_of(X)
         Y = self._target(Y, batch)

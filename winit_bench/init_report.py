@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from .initializers import initialize
+from .initializers import check_dtype, check_shape, get_scheme, initialize
+from .memory import require_fits
 
 
 def initializer_report(name: str, shape: tuple[int, int], *, activation=None, seed: int = 0, dtype: str = "float64", **params) -> str:
@@ -15,8 +16,18 @@ def initializer_report(name: str, shape: tuple[int, int], *, activation=None, se
     >>> print(initializer_report("he_normal", (256, 512), activation="relu").splitlines()[0])
     he_normal 256x512 (float64, seed 0, activation relu)
     """
+    require_report_fits(name, shape, dtype)
     w = initialize(name, shape, seed=seed, activation=activation, dtype=dtype, **params)
     return weights_report(name, w, activation=activation, seed=seed, **params)
+
+
+def require_report_fits(name: str, shape: tuple[int, int], dtype: str) -> None:
+    """Refuse, before drawing, weights whose report would not fit in memory (ValueError with the estimate)."""
+    scheme, (fan_out, fan_in), dt = get_scheme(name), check_shape(shape), check_dtype(dtype)
+    n, m = fan_out * fan_in, min(fan_out, fan_in)
+    # the weights, their float64 copy and two float64 temporaries; the Gram matrix and three of its size
+    need = n * (dt.itemsize + 24) + 32 * m * m
+    require_fits(need, f"{scheme.__name__} weights of shape {(fan_out, fan_in)} in {dt.name} and their report")
 
 
 def weights_report(name: str, w: np.ndarray, *, activation=None, seed: int = 0, **params) -> str:

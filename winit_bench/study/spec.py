@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Iterable
 
-from ..activations import get_activation, unknown_name_message
+from ..activations import get_activation
+from ..checks import unknown_name_message
 from ..initializers import ALIASES, initializer_names
 from .profiles import ALL_INITIALIZERS, DEFAULT_ACTIVATIONS, PROFILES
 

@@ -1,0 +1,113 @@
+"""The one rule for a parameter a user passes: its type, then its range, then one message naming it.
+
+A number is a real scalar: a Python ``int`` or ``float`` or a NumPy integer or floating scalar,
+never a bool (``True`` is not a slope of 1; ``torch.nn.init.calculate_gain`` refuses it too),
+a string, ``None`` or a complex. A wrong type is a ``TypeError``, a wrong value (NaN, ±inf, out of range, an unknown
+name) a ``ValueError``; both name the parameter, say what was given and what is allowed.
+
+Every initializer declares each of its parameters with :class:`Real` or :class:`OneOf`
+(``winit_bench.initializers``), and :func:`winit_bench.initialize` applies them all.
+
+>>> from winit_bench.checks import Real
+>>> Real(low=0)("std", 0.5)
+0.5
+>>> Real(low=0)("std", True)
+Traceback (most recent call last):
+...
+TypeError: std must be a real number (int or float), got bool True
+>>> Real(low=0, high=1, high_open=True)("sparsity", 1.0)
+Traceback (most recent call last):
+...
+ValueError: sparsity must be a number in [0, 1), got 1.0
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def real(name: str, value) -> float:
+    """``value`` as a float when it is a real scalar (bools refused); ``TypeError`` naming ``name`` otherwise.
+
+    An integer beyond float's range becomes ±inf, for the range check to refuse with a ValueError.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number (int or float), got {type(value).__name__} {value!r}")
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def is_integer(value) -> bool:
+    """Whether ``value`` is a Python or NumPy integer (bools are not)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+@dataclass(frozen=True)
+class Real:
+    """A real parameter: finite unless ``infinite`` (±inf allowed, NaN never), within ``low``..``high``.
+
+    ``low_open``/``high_open`` exclude the bound itself; ``optional`` lets ``None`` through (the
+    scheme then derives the value, e.g. He's gain from the activation).
+    """
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    infinite: bool = False
+    optional: bool = False
+
+    def __call__(self, name: str, value) -> float | None:
+        if value is None and self.optional:
+            return None
+        v = real(name, value)
+        inside = (v > self.low if self.low_open else v >= self.low) and (v < self.high if self.high_open else v <= self.high)
+        if not inside or not (self.infinite or math.isfinite(v)):  # NaN is never inside
+            raise ValueError(f"{name} must be {self.allowed()}, got {value!r}")
+        return v
+
+    def allowed(self) -> str:
+        """What the check accepts, in words: ``'a finite number >= 0'``, ``'a number in [0, 1)'``."""
+        if math.isfinite(self.low) and math.isfinite(self.high):
+            text = f"a number in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        else:
+            text = "a number (±inf allowed, not NaN)" if self.infinite else "a finite number"
+            if math.isfinite(self.low):
+                text += f" {'>' if self.low_open else '>='} {self.low:g}"
+            if math.isfinite(self.high):
+                text += f" {'<' if self.high_open else '<='} {self.high:g}"
+        return text + (" or None" if self.optional else "")
+
+
+FINITE = Real()
+NON_NEGATIVE = Real(low=0)
+OPTIONAL = Real(optional=True)  # a finite number, or None for "derive it"
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """A parameter naming one of ``options`` (exact spelling)."""
+
+    options: tuple[str, ...]
+
+    def __call__(self, name: str, value) -> str:
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a string, one of {', '.join(self.options)}; got {type(value).__name__} {value!r}")
+        if value not in self.options:
+            raise ValueError(unknown_name_message(name, value, self.options))
+        return value
+
+
+def unknown_name_message(kind: str, name: object, valid) -> str:
+    """One line: what was wrong, the closest valid name, and every valid name."""
+    valid = list(valid)
+    close = difflib.get_close_matches(str(name), valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {kind} {name!r}{hint}; valid: {', '.join(valid)}"
