@@ -216,3 +216,13 @@ def test_the_local_cluster_serves_no_dashboard():
             assert info.value.code == 404
     finally:
         executor.close()
+
+
+def test_the_driver_of_a_cluster_run_loads_no_backend(cluster, reference, tmp_path):
+    """The driver's own $WINIT_BENCH_BACKEND names a backend it cannot load (no CUDA here); the workers run numpy."""
+    run = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "winit_bench", "run", *CLI_TINY, "--scheduler", cluster.scheduler_address, "--out", str(run)],
+                          env={**ENV, "WINIT_BENCH_BACKEND": "cupy"}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert all(r["backend"] == "numpy" for r in _log(run))
+    _assert_same_tables(reference, run, drop=("key",))
