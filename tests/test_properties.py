@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import winit_bench as wb  # noqa: E402
+from contract import call, refused_properly  # noqa: E402
 from winit_bench.initializers import get_scheme  # noqa: E402
 
 Z = 6.0  # standard errors allowed to a sample statistic: a false alarm has probability ~2e-9
@@ -44,19 +45,6 @@ def is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
-def refused_properly(exc: BaseException) -> bool:
-    msg = str(exc)
-    return isinstance(exc, (ValueError, TypeError)) and bool(msg.strip()) and "\n" not in msg
-
-
-def call(fn):
-    """``(result, None)`` or ``(None, exception)``; any warning is an error (nothing slips by as a warning)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            return fn(), None
-        except Exception as exc:  # noqa: BLE001 - the property judges which exceptions are allowed
-            return None, exc
 
 
 # --------------------------------------------------------------------------- strategies: anything a user might pass

@@ -26,6 +26,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 import winit_bench as wb  # noqa: E402
+from contract import call, refused_properly  # noqa: E402
 
 BACKEND = "numpy"
 
@@ -34,18 +35,6 @@ def examples(factor: float):
     return settings(max_examples=int(factor * settings().max_examples), suppress_health_check=[HealthCheck.too_slow])
 
 
-def refused_properly(exc: BaseException) -> bool:
-    msg = str(exc)
-    return isinstance(exc, (ValueError, TypeError)) and bool(msg.strip()) and "\n" not in msg
-
-
-def call(fn):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            return fn(), None
-        except Exception as exc:  # noqa: BLE001 - the property judges which exceptions are allowed
-            return None, exc
 
 
 def is_size(s) -> bool:
