@@ -169,75 +169,65 @@ def _d_lecun_tanh(x, p, T):
 # first-class function would be shorter but makes the kernels uncachable.)
 @njit(**SCALAR)
 def rows_bias_act(z, b, out, code, param, r0, r1):
+    """``z += b; out = f(z)`` on rows r0..r1, ``out`` distinct from ``z`` (which keeps the pre-activation)."""
     T = z.dtype.type
     p = T(param)
     m = z.shape[1]
     if code == TANH:
         for i in range(r0, r1):
             for j in range(m):
-                v = z[i, j] + b[j]
-                z[i, j] = v
-                out[i, j] = _f_tanh(v, p, T)
+                z[i, j] += b[j]
+                out[i, j] = _f_tanh(z[i, j], p, T)
     elif code == RELU:
         for i in range(r0, r1):
             for j in range(m):
-                v = z[i, j] + b[j]
-                z[i, j] = v
-                out[i, j] = _f_relu(v, p, T)
+                z[i, j] += b[j]
+                out[i, j] = _f_relu(z[i, j], p, T)
     elif code == LEAKY_RELU:
         for i in range(r0, r1):
             for j in range(m):
-                v = z[i, j] + b[j]
-                z[i, j] = v
-                out[i, j] = _f_leaky_relu(v, p, T)
+                z[i, j] += b[j]
+                out[i, j] = _f_leaky_relu(z[i, j], p, T)
     elif code == SIGMOID:
         for i in range(r0, r1):
             for j in range(m):
-                v = z[i, j] + b[j]
-                z[i, j] = v
-                out[i, j] = _f_sigmoid(v, p, T)
+                z[i, j] += b[j]
+                out[i, j] = _f_sigmoid(z[i, j], p, T)
     elif code == SELU:
         for i in range(r0, r1):
             for j in range(m):
-                v = z[i, j] + b[j]
-                z[i, j] = v
-                out[i, j] = _f_selu(v, p, T)
+                z[i, j] += b[j]
+                out[i, j] = _f_selu(z[i, j], p, T)
     elif code == ELU:
         for i in range(r0, r1):
             for j in range(m):
-                v = z[i, j] + b[j]
-                z[i, j] = v
-                out[i, j] = _f_elu(v, p, T)
+                z[i, j] += b[j]
+                out[i, j] = _f_elu(z[i, j], p, T)
     elif code == GELU:
         for i in range(r0, r1):
             for j in range(m):
-                v = z[i, j] + b[j]
-                z[i, j] = v
-                out[i, j] = _f_gelu(v, p, T)
+                z[i, j] += b[j]
+                out[i, j] = _f_gelu(z[i, j], p, T)
     elif code == SILU:
         for i in range(r0, r1):
             for j in range(m):
-                v = z[i, j] + b[j]
-                z[i, j] = v
-                out[i, j] = _f_silu(v, p, T)
+                z[i, j] += b[j]
+                out[i, j] = _f_silu(z[i, j], p, T)
     elif code == SOFTPLUS:
         for i in range(r0, r1):
             for j in range(m):
-                v = z[i, j] + b[j]
-                z[i, j] = v
-                out[i, j] = _f_softplus(v, p, T)
+                z[i, j] += b[j]
+                out[i, j] = _f_softplus(z[i, j], p, T)
     elif code == LECUN_TANH:
         for i in range(r0, r1):
             for j in range(m):
-                v = z[i, j] + b[j]
-                z[i, j] = v
-                out[i, j] = _f_lecun_tanh(v, p, T)
+                z[i, j] += b[j]
+                out[i, j] = _f_lecun_tanh(z[i, j], p, T)
     else:
         for i in range(r0, r1):
             for j in range(m):
-                v = z[i, j] + b[j]
-                z[i, j] = v
-                out[i, j] = v
+                z[i, j] += b[j]
+                out[i, j] = z[i, j]
 
 
 @njit(**SCALAR)
