@@ -48,3 +48,13 @@ def test_the_package_cache_is_stamped_with_its_current_sources():
     stamp = pathlib.Path(numba_cache._here._cache._cache_path) / numba_cache.STAMP
     assert all(p.exists() for p in sources) and stamp.exists()
     assert not numba_cache.drop_stale(stamp.parent, sources)  # importing the backend left it fresh
+
+
+def test_every_module_with_compiled_code_is_in_the_stamp():
+    """A numba module left out of ``MODULES`` would be edited without dropping the cached kernels
+    that compile it in: the step would keep running its old code."""
+    import re
+
+    here = pathlib.Path(numba_cache.__file__).parent
+    uses_numba = {p.stem for p in here.glob("*.py") if re.search(r"^\s*(from|import) numba\b", p.read_text(), re.MULTILINE)}
+    assert uses_numba - {"numba_cache"} == set(numba_cache.MODULES)

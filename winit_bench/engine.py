@@ -6,8 +6,8 @@ The seed equations, with ``W[l]`` of shape ``(n[l], n[l-1])`` and a row-major ba
     δ[L] = dLoss/dz[L]                     δ[l] = f'(z[l]) ⊙ (δ[l+1] @ W[l+1])
     dW[l] = δ[l].T @ a[l-1]                db[l] = Σ_batch δ[l]
 
-Buffers are allocated once per batch size and reused: a training step allocates no layer-sized
-array. ``X`` and ``Y`` are copied into them on every call, and checked as they go in (finite values,
+Buffers are allocated once per batch size and reused (:mod:`winit_bench.engine_buffers`): a training
+step allocates no layer-sized array. ``X`` and ``Y`` are copied into them on every call, and checked as they go in (finite values,
 labels in range), so arrays the caller rewrites in place between calls are read afresh. A network or
 a batch size whose arrays would not fit in memory (:func:`estimate_bytes`) is refused before anything
 is allocated. When ``f'`` is a function of ``f`` alone (tanh, sigmoid, the ReLU family, ...) ``a[l]``
@@ -27,6 +27,7 @@ import numpy as np
 from . import streams
 from .activations import Activation, get_activation, linear
 from .backends import Backend, get_backend
+from .engine_buffers import Buffers, check_sizes, estimate_bytes, shared_scratch
 from .initializers import check_dtype, initialize
 from .memory import require_fits
 
@@ -59,31 +60,6 @@ class Capture:
     grad_b: list = field(default_factory=list)
 
 
-class _Buffers:
-    """Per-batch-size work arrays: the input ``x`` and target ``y`` (float rows, or int64 labels for
-    softmax), z (a overwrites it in place when it can), a, δ ping-pong, scratch. ``keep=True`` (for
-    :meth:`MLP.capture`): ``a`` apart from ``z`` and one δ per layer, no ping-pong."""
-
-    def __init__(self, net: "MLP", batch: int, keep: bool = False):
-        be, dt, sizes = net.backend, net.dtype, net.sizes
-        require_fits(_batch_bytes(sizes, batch, dt), f"the work arrays of a batch of {batch} rows for sizes {sizes} ({dt.name})")
-        self.x = be.empty((batch, sizes[0]), dt)
-        self.y = be.empty((batch, sizes[-1]), dt) if net.output == "linear" else be.empty(batch, np.int64)
-        self.z = [be.empty((batch, n), dt) for n in sizes[1:]]
-        in_place = net.activation.from_output and not keep
-        self.a = [z if in_place else be.empty(z.shape, dt) for z in self.z[:-1]]
-        self.a.append(self.z[-1])
-        widest = batch * max(sizes[1:])
-        flat = [be.empty(widest, dt) for _ in range(1 if keep else 3)]
-        if keep:
-            every_layer = [be.empty((batch, n), dt) for n in sizes[1:]]
-            self.delta = [every_layer, every_layer]
-        else:
-            self.delta = [[f[: batch * n].reshape(batch, n) for n in sizes[1:]] for f in flat[1:]]
-        self.tmp = [flat[0][: batch * n].reshape(batch, n) for n in sizes[1:]]
-        self.grad_scratch = None  # capture(keep=False): every weight gradient in one array
-
-
 class MLP:
     """A fully connected network ``sizes[0] -> ... -> sizes[-1]`` with one hidden activation.
 
@@ -109,7 +85,7 @@ class MLP:
         _weights: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
         **init_params: Any,
     ):
-        self.sizes = _check_sizes(sizes)
+        self.sizes = check_sizes(sizes)
         self.activation = get_activation(activation)
         if output not in OUTPUTS:
             raise ValueError(f"unknown output {output!r}; valid: {', '.join(OUTPUTS)}")
@@ -121,8 +97,8 @@ class MLP:
         require_fits(estimate_bytes(self.sizes, 0, self.dtype), f"the parameters and gradients of MLP(sizes={self.sizes}, {self.dtype.name})")
         self.backend = get_backend(backend)
         self.steps = 0
-        self._buffers: dict[int, _Buffers] = {}
-        self._capture_buffers: dict[int, _Buffers] = {}
+        self._buffers: dict[int, Buffers] = {}
+        self._capture_buffers: dict[int, Buffers] = {}
         self._plans: dict[int, Any] = {}  # batch size -> the backend's whole-step plan (or None)
         if _weights is not None:
             self._install(_weights, copy=True)
@@ -253,13 +229,13 @@ class MLP:
         Y = self._target(Y, batch)
         buf = self._capture_buffers.get(batch) if reuse else None
         if buf is None:
-            buf = _Buffers(self, batch, keep=True)
+            buf = Buffers(self, batch, keep=True)
             if reuse:
                 self._capture_buffers[batch] = buf
         self._fill(buf, X, Y)
         visit = visit or _ignore
         if not keep and buf.grad_scratch is None:
-            buf.grad_scratch = _shared_scratch(self.backend, self.dtype, [w.shape for w in self._w])
+            buf.grad_scratch = shared_scratch(self.backend, self.dtype, [w.shape for w in self._w])
         grad_w = self._grad_w if keep else buf.grad_scratch
         out = self._forward(buf, visit)
         cap = Capture(loss=self._loss(out, buf, scale=1.0), x=buf.x)
@@ -274,7 +250,7 @@ class MLP:
         """``[(W, b), ...]`` as the backend's own arrays, not copies: read them, do not keep them."""
         return list(zip(self._w, self._b))
 
-    def _forward(self, buf: _Buffers, visit=_ignore):
+    def _forward(self, buf: Buffers, visit=_ignore):
         be, act, a = self.backend, self.activation, buf.x
         last = self.depth - 1
         visit("input", 0, a)
@@ -291,7 +267,7 @@ class MLP:
             visit("a", l, a)
         return a
 
-    def _loss(self, out, buf: _Buffers, scale: float) -> float:
+    def _loss(self, out, buf: Buffers, scale: float) -> float:
         delta = buf.delta[(self.depth - 1) % 2][-1]
         if self.output == "linear":
             loss = self.backend.mse(out, buf.y, delta, scale)
@@ -302,7 +278,7 @@ class MLP:
             raise Diverged(self.steps, loss)
         return loss
 
-    def _backward(self, buf: _Buffers, update: bool, visit=_ignore, grad_w=None) -> None:
+    def _backward(self, buf: Buffers, update: bool, visit=_ignore, grad_w=None) -> None:
         be, act = self.backend, self.activation
         grad_w = grad_w or self._grad_w
         z_for_grad = None if act.from_output else buf.z
@@ -324,10 +300,10 @@ class MLP:
                 be.sgd(self._b[l], self._grad_b[l], 1.0)
 
     # ------------------------------------------------------------------ input checks
-    def _buffers_for(self, batch: int) -> _Buffers:
+    def _buffers_for(self, batch: int) -> Buffers:
         buf = self._buffers.get(batch)
         if buf is None:
-            buf = self._buffers[batch] = _Buffers(self, batch)
+            buf = self._buffers[batch] = Buffers(self, batch)
         return buf
 
     def _batch_of(self, X) -> int:
@@ -363,7 +339,7 @@ class MLP:
             raise TypeError(f"Y must hold real numbers (integers or floats), got dtype {Y.dtype}")
         return Y
 
-    def _fill(self, buf: _Buffers, X, Y=None) -> None:
+    def _fill(self, buf: Buffers, X, Y=None) -> None:
         """Copy X (and Y) into the batch's buffers, checking the values there: finite, labels in range."""
         lo, hi = self.backend.fill(buf.x, X)
         if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -384,65 +360,11 @@ class MLP:
                 f"output={self.output!r}, dtype={self.dtype.name!r}, backend={self.backend.name!r})")  # fmt: skip
 
 
-def estimate_bytes(sizes: Sequence[int], batch: int = 0, dtype: str = "float32") -> int:
-    """Bytes an :class:`MLP` of ``sizes`` holds: its parameters and their gradients, plus for ``batch > 0``
-    the work arrays of one batch size (an upper bound: input, target, ``z``, ``a``, one δ per layer,
-    scratch, and the temporaries of the activations without an in-place kernel).
-
-    ``MLP`` refuses, before allocating, a network or a batch size that would not fit
-    (:func:`winit_bench.memory.require_fits`). Parameters and gradients: ``2 Σ_l (n[l-1] + 1) n[l]``
-    elements; a batch of ``B`` rows: ``B`` times ``n[0]`` (input) + ``n[L]`` (target; int64 labels for
-    softmax) + ``Σ_l n[l]`` for each of ``z``, ``a`` (hidden layers only) and δ + ``8 max_l n[l]`` (scratch,
-    and up to 5 temporaries of one layer: GELU's derivative in NumPy).
-
-    >>> estimate_bytes([784, 256, 10])              # 203 530 float32 parameters, and their gradients
-    1628240
-    >>> estimate_bytes([784, 256, 10], batch=128)
-    3486800
-    """
-    sizes, dt = _check_sizes(sizes), check_dtype(dtype)
-    if not _is_int(batch) or batch < 0:
-        raise ValueError(f"batch must be an integer >= 0, got {batch!r}")
-    params = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
-    return 2 * params * dt.itemsize + (_batch_bytes(sizes, int(batch), dt) if batch else 0)
-
-
-def _batch_bytes(sizes: list[int], batch: int, dt: np.dtype) -> int:
-    layers = sum(sizes[1:])
-    target = max(sizes[-1] * dt.itemsize, 8)  # float rows or int64 labels
-    per_row = (sizes[0] + 3 * layers - sizes[-1] + 8 * max(sizes[1:])) * dt.itemsize + target  # x, z, a, δ, scratch
-    return batch * per_row
-
-
-def _shared_scratch(backend, dtype, shapes) -> list:
-    """Views of one array, one per shape: buffers that are never needed at the same time."""
-    flat = backend.empty(max(math.prod(s) for s in shapes), dtype)
-    return [flat[: math.prod(s)].reshape(s) for s in shapes]
-
-
 def _one_hot_labels(Y: np.ndarray, n_out: int) -> np.ndarray:
     """The labels of one-hot rows (host array); ValueError unless each row is 0s and 1s with exactly one 1."""
     if Y.shape[1] != n_out or not (np.isin(Y, (0, 1)).all() and (Y.sum(axis=1) == 1).all()):
         raise ValueError(f"one-hot Y must have shape ({len(Y)}, {n_out}) with exactly one 1 per row")
     return Y.argmax(axis=1)
-
-
-def _is_int(n) -> bool:
-    return isinstance(n, (int, np.integer)) and not isinstance(n, bool)
-
-
-def _check_sizes(sizes) -> list[int]:
-    """``sizes`` as Python ints: at least two, each a positive ``int`` or NumPy integer (no floats, no bools)."""
-    try:
-        items = None if isinstance(sizes, (str, bytes)) else list(sizes)
-    except TypeError:
-        items = None
-    if items is None or not all(_is_int(n) for n in items):
-        raise TypeError(f"sizes must be a sequence of positive integers (int or NumPy integers, not floats or bools), got {sizes!r}")
-    sizes = [int(n) for n in items]
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"sizes needs at least two positive integers (input and output width), got {sizes}")
-    return sizes
 
 
 __all__ = ["MLP", "Diverged", "Capture", "OUTPUTS", "estimate_bytes"]

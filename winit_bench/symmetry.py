@@ -95,6 +95,22 @@ def is_symmetric(net: MLP, X=None, *, rtol: float | None = None) -> bool:
     return True
 
 
+def _batch(net: MLP, X, Y, seed: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` and ``Y`` as host arrays for ``net`` (``X`` and float targets in its dtype); where not given,
+    ``batch`` standard-normal rows and targets (labels for softmax) from the symmetry stream of ``seed``."""
+    rng = streams.symmetry(seed)
+    if X is None:
+        X = rng.standard_normal((batch, net.sizes[0]))
+    X = np.asarray(net.backend.to_host(X), dtype=net.dtype)
+    if Y is None:
+        n_out = net.sizes[-1]
+        Y = rng.integers(0, n_out, X.shape[0]) if net.output == "softmax" else rng.standard_normal((X.shape[0], n_out))
+    Y = np.asarray(net.backend.to_host(Y))
+    if net.output == "linear":
+        Y = Y.astype(net.dtype)
+    return X, Y
+
+
 def symmetry_experiment(
     sizes,
     activation: str = "tanh",
@@ -128,16 +144,7 @@ def symmetry_experiment(
     if initializer == "constant":
         init_params = {"value": value, **init_params}
     a_net = MLP(sizes, activation, initializer, output=output, seed=seed, dtype=dtype, backend=backend, bias=bias, **init_params)
-    rng = streams.symmetry(seed)
-    if X is None:
-        X = rng.standard_normal((batch, a_net.sizes[0]))
-    X = np.asarray(a_net.backend.to_host(X), dtype=a_net.dtype)
-    if Y is None:
-        n_out = a_net.sizes[-1]
-        Y = rng.integers(0, n_out, X.shape[0]) if output == "softmax" else rng.standard_normal((X.shape[0], n_out))
-    Y = np.asarray(a_net.backend.to_host(Y))
-    if output == "linear":
-        Y = Y.astype(a_net.dtype)
+    X, Y = _batch(a_net, X, Y, seed, batch)
     tol = 1e-4 if a_net.dtype == np.float32 else 1e-9
     to_host = a_net.backend.to_host
     rows = []

@@ -10,7 +10,7 @@ each ``W``'s rows. Everything else (``forward``, ``capture``) goes through the p
 kernels below, each one pass over memory instead of NumPy's two to five ufunc calls:
 ``z += b; a = f(z)`` (:meth:`NumbaBackend.bias_act`), ``g *= f'(a or z)``
 (:meth:`~NumbaBackend.act_grad`), ``w -= lr g``, the bias gradient ``Σ_batch δ`` and both losses
-with their output error; their loops are :mod:`.numba_kernels`.
+with their output error; their loops are :mod:`.numba_kernels` and :mod:`.numba_reductions`.
 
 Threads of the per-operation kernels: serial by default. Between two BLAS calls ``prange`` versions
 never paid on the 2-core machine this was tuned on (with the ``workqueue`` layer a 10-layer step was
@@ -37,18 +37,8 @@ from numba import njit, prange
 
 from . import cblas, numba_blas, numba_step
 from .base import Backend
-from .numba_kernels import (
-    CODES,
-    JIT,
-    LINEAR,
-    TANH,
-    rows_act_grad,
-    rows_bias_act,
-    rows_bias_act_inplace,
-    rows_mse,
-    rows_softmax_xent,
-    sum_rows_of_columns,
-)
+from .numba_kernels import CODES, JIT, LINEAR, TANH, rows_act_grad, rows_bias_act, rows_bias_act_inplace
+from .numba_reductions import rows_mse, rows_softmax_xent, sum_rows_of_columns
 from .numpy_backend import blas_info
 
 _NEVER = sys.maxsize

@@ -32,16 +32,8 @@ from numba import njit, prange
 from numba.typed import List
 
 from .numba_blas import _call_int, gemm
-from .numba_kernels import (
-    CODES,
-    JIT,
-    LINEAR,
-    rows_act_grad,
-    rows_bias_act,
-    rows_bias_act_inplace,
-    rows_loss,
-    sum_rows_of_columns,
-)
+from .numba_kernels import CODES, JIT, LINEAR, rows_act_grad, rows_bias_act, rows_bias_act_inplace
+from .numba_reductions import rows_loss, sum_rows_of_columns
 
 # Must be decided before the first parallel region runs (numba starts its pool then, once).
 if not os.environ.get("NUMBA_THREADING_LAYER"):
