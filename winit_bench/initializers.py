@@ -367,8 +367,8 @@ def initialize(
 def weight_moments(name: str, shape: tuple[int, int], activation: str | Activation | None = None, **params) -> Moments:
     """Mean and variance of one weight drawn by ``initialize(name, shape, activation=..., **params)``.
 
-    The moments of the law the scheme draws from, with its parameters as drawn (so they agree with
-    the draws to the last bit of the law's parameters); the arguments are checked as
+    The moments of the law the scheme draws from, computed from the same float parameters as the
+    draw, so the theory and the draws cannot disagree; the arguments are checked as
     :func:`initialize` checks them. ``not_iid`` says why the weights are not i.i.d. when they are
     not (a constant, the identity). For the structured laws (identity, orthogonal, sparse) they are
     the moments of the weight at a uniformly random position. This is what the mean-field theory

@@ -25,7 +25,7 @@ Gaussian expectations come from :mod:`winit_bench.gaussian` (:func:`gauss_expect
 practice. ``sigma_w2`` of an initializer is read from the moments its scheme declares
 (:func:`winit_bench.initializers.weight_moments`).
 
-Modules: :mod:`.qmap` (q-map, fixed point, ``chi1``, ``chi_q``), :mod:`.correlations`
+Modules: :mod:`.q_map` (q-map, fixed point, ``chi1``, ``chi_q``), :mod:`.correlations`
 (correlation map, ``c*``, ``chi_c``, edge of chaos, depth scales), :mod:`.sigma_w2`
 (initializers -> ``sigma_w2``), :mod:`.finite_width` (the Hanin-Rolnick band).
 
@@ -40,7 +40,7 @@ limit ``q -> inf``. Positively homogeneous activations (linear, ReLU, leaky ReLU
 from ..gaussian import gauss_expect, gauss_expect2
 from .correlations import c_star, chi_c, cmap, critical_sigma_w2, xi_c, xi_q
 from .finite_width import finite_width_band, log_ratio_moments
-from .qmap import chi1, chi_q, fixed_point, next_q, qmap
+from .q_map import chi1, chi_q, fixed_point, next_q, qmap
 from .sigma_w2 import closed_form_variance, initializer_sigma_w2, network_qmap, network_sigma_w2
 
 __all__ = [

@@ -40,8 +40,8 @@ def is_homogeneous(act: Activation) -> bool:
     )
 
 
-
 def per_layer(name: str, value, depth: int) -> np.ndarray:
+    """``value`` (a number or one per layer) as ``depth`` numbers >= 0."""
     arr = np.asarray(value, dtype=float)
     if arr.ndim == 0:
         arr = np.full(depth, float(arr))
@@ -52,8 +52,8 @@ def per_layer(name: str, value, depth: int) -> np.ndarray:
     return arr
 
 
-
 def check_sizes(sizes: ArrayLike) -> list[int]:
+    """The widths ``(n_0, ..., n_L)`` of an MLP as ints: at least two, each a positive integer."""
     try:
         out = [int(n) for n in sizes]
         ok = len(out) >= 2 and all(n == m and n >= 1 for n, m in zip(out, sizes))

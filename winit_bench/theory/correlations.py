@@ -13,7 +13,7 @@ from ..activations import Activation
 from ..gaussian import gauss_expect2, quiet
 from ._checks import correlation, get_act, is_homogeneous, nonneg
 from ._roots import bracketed_root
-from .qmap import _TOL, _mean_df2, _mean_f2, _resolve_q, chi1, chi_q, fixed_point
+from .q_map import _TOL, _mean_df2, _mean_f2, _resolve_q, chi1, chi_q, fixed_point
 
 _Q_SMALL = 1e-30  # the limit q -> 0+ of the correlation map
 

@@ -12,7 +12,7 @@ from ..activations import Activation
 from ..gaussian import gauss_expect2
 from ._checks import check_sizes, correlation, get_act, is_homogeneous
 from .correlations import cmap
-from .qmap import _mean_f2
+from .q_map import _mean_f2
 
 
 def _fourth_moment_terms(act: Activation, c: float) -> tuple[float, float]:

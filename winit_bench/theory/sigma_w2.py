@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike
 from ..activations import Activation
 from ..initializers import check_shape, get_scheme, weight_moments
 from ._checks import check_sizes
-from .qmap import qmap
+from .q_map import qmap
 
 _NOT_IID = "the i.i.d. zero-mean assumption of the q-map does not hold"
 _CLASSIC = {"lecun": "lecun_normal", "xavier": "xavier_normal", "glorot": "xavier_normal",
