@@ -18,6 +18,7 @@ import pytest
 
 import winit_bench as wb
 from winit_bench import memory
+from winit_bench import theory as T
 from winit_bench.initializers import get_scheme
 
 ACT = {"kumar_normal": "tanh"}  # the one scheme that needs an activation
@@ -88,6 +89,21 @@ def test_named_parameter_of_wrong_type_is_a_type_error(name, param, default, bad
 @pytest.mark.parametrize("name,param,default", NAMED, ids=[f"{n}-{p}" for n, p, _ in NAMED])
 def test_unknown_named_value_lists_the_valid_ones(name, param, default):
     raises_naming(lambda: init(name, **{param: default + "x"}), param, default, "valid", exc=ValueError)
+
+
+@pytest.mark.parametrize("name,param,default", PARAMS, ids=[f"{n}-{p}" for n, p, _ in PARAMS])
+def test_the_theory_checks_parameters_as_initialize_does(name, param, default):
+    """``theory.initializer_sigma_w2`` reads the scheme's law through the same declarations: what ``initialize``
+    refuses, it refuses with the same words; what ``initialize`` accepts, it accepts."""
+    for bad in [True, "0.1", None, math.nan, math.inf, 10**400, [0.1], 1, f"{default}x", -1.0]:
+        try:
+            init(name, **{param: bad})
+        except (TypeError, ValueError) as e:
+            with pytest.raises(type(e)) as got:
+                T.initializer_sigma_w2(name, 6, 5, ACT.get(name), strict=False, **{param: bad})
+            assert str(got.value) == str(e), (param, bad)
+        else:
+            assert T.initializer_sigma_w2(name, 6, 5, ACT.get(name), strict=False, **{param: bad}) >= 0, (param, bad)
 
 
 @pytest.mark.parametrize(

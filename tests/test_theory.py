@@ -367,6 +367,48 @@ def test_initializer_sigma_w2_argument_errors():
         T.initializer_sigma_w2("kumar_normal", 8, 8)
 
 
+def test_sigma_w2_of_huge_parameters_is_inf_or_zero_never_an_overflow_error():
+    """He's ``g^2 = 2/(1 + a^2)``: ``2e-200`` at slope ``1e100``, below float64 at ``1e200`` (0); a variance
+    beyond float64 is ``inf``, as ``initialize`` would draw weights beyond it."""
+    assert T.initializer_sigma_w2("he_normal", 8, 8, slope=1e100) == pytest.approx(2e-200, rel=1e-12)
+    assert T.initializer_sigma_w2("he_uniform", 8, 8, slope=1e200) == 0.0
+    assert T.initializer_sigma_w2("he_normal", 8, 8, gain=1e200) == math.inf
+    assert T.initializer_sigma_w2("normal", 8, 8, std=1e200) == math.inf
+    assert T.initializer_sigma_w2("uniform", 8, 8, a=-1e200, b=1e200) == math.inf
+
+
+@pytest.mark.parametrize(("name", "params"), [("normal", {"std": True}), ("normal", {"std": -1.0}), ("he_normal", {"mode": "fan_sum"}),
+                                              ("sparse", {"sparsity": 1.0}), ("uniform", {"a": 1.0, "b": 1.0}),
+                                              ("truncated_normal", {"a": 50.0, "b": 60.0}), ("he_normal", {"gain": math.nan}),
+                                              ("kumar_normal", {})])  # fmt: skip
+def test_sigma_w2_refuses_what_initialize_refuses_word_for_word(name, params):
+    with pytest.raises((TypeError, ValueError)) as want:
+        wb.initialize(name, (8, 8), **params)
+    with pytest.raises(type(want.value)) as got:
+        T.initializer_sigma_w2(name, 8, 8, strict=False, **params)
+    assert str(got.value) == str(want.value)
+
+
+def test_a_new_initializer_is_its_law_alone(monkeypatch):
+    """A scheme that returns a law is all a new initializer writes: ``initialize`` draws it, the theory knows
+    its ``sigma_w2`` (here ``g^2``) and checks its parameters, with no table to update."""
+    from winit_bench import initializers
+    from winit_bench.checks import NON_NEGATIVE
+    from winit_bench.distributions import Normal
+
+    @initializers._takes(gain=NON_NEGATIVE)
+    def scaled_lecun(shape, *, activation=None, gain=1.0):
+        return Normal(gain / math.sqrt(shape[1]))
+
+    monkeypatch.setattr(initializers, "_SCHEMES", {**initializers._SCHEMES, **initializers._register(scaled_lecun)})
+    assert T.initializer_sigma_w2("scaled_lecun", 300, 200, gain=3.0) == pytest.approx(9.0, rel=1e-14)
+    np.testing.assert_allclose(T.network_sigma_w2("scaled_lecun", [50, 200, 300], gain=0.5), 0.25, rtol=1e-14)
+    w = wb.initialize("scaled_lecun", (300, 200), seed=1, gain=3.0)
+    assert 200 * float(np.mean(w * w)) == pytest.approx(9.0, rel=6 * math.sqrt(2 / w.size))
+    with pytest.raises(TypeError, match="gain"):
+        T.initializer_sigma_w2("scaled_lecun", 300, 200, gain=True)
+
+
 def test_closed_form_variances():
     assert T.closed_form_variance("lecun", 30, 20) == pytest.approx(1 / 20)
     assert T.closed_form_variance("xavier_uniform", 30, 20) == pytest.approx(2 / 50)

@@ -60,10 +60,8 @@ _HOMOGENEOUS = ("linear", "relu", "leaky_relu")
 
 
 def _e(g, q: float) -> float:
-    """``E[g(sqrt(q) u)]``, ``u ~ N(0, 1)``: theory's quadrature (robust from tiny to huge q), else the package's."""
-    q = max(float(q), 0.0)
-    fn = getattr(theory, "gauss_expect", None) or getattr(theory, "expect", None)
-    return float(fn(g, q)) if fn is not None else gaussian.expect(g, math.sqrt(q))
+    """``E[g(sqrt(q) u)]``, ``u ~ N(0, 1)`` (a negative ``q`` from rounding counts as 0)."""
+    return gaussian.gauss_expect(g, max(float(q), 0.0))
 
 
 def _second_moment(act: Activation, q: float) -> float:

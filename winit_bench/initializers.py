@@ -7,10 +7,13 @@ always in float64 on the host, then cast once. The same ``(name, shape, seed, la
 therefore gives the identical array on every call, machine and backend, and adding a layer
 changes no other layer.
 
-Each scheme has the signature ``scheme(shape, rng, dtype, *, activation, **params)`` and returns
-an array of ``dtype``; call them through :func:`initialize`, which checks every parameter against
-the scheme's declaration (:func:`_takes`, rules in :mod:`winit_bench.checks`), refuses a shape
-whose weights would not fit in memory, and refuses weights that overflow ``dtype``.
+Each scheme has the signature ``scheme(shape, *, activation, **params)`` and returns the law of
+its weights for that shape (:mod:`winit_bench.distributions`: normal, uniform, truncated normal,
+constant, identity, orthogonal, sparse), which knows both how to draw them and their moments. So
+an initializer is written once: :func:`initialize` draws from its law, and the mean-field theory
+reads the same law's moments (:func:`weight_moments`). :func:`initialize` checks every parameter
+against the scheme's declaration (:func:`_takes`, rules in :mod:`winit_bench.checks`), refuses a
+shape whose weights would not fit in memory, and refuses weights that overflow ``dtype``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from . import streams
 from .activations import Activation, get_activation
 from .checks import FINITE, NON_NEGATIVE, OPTIONAL, OneOf, Real, is_integer, unknown_name_message
 from .memory import require_fits
-from .truncated import truncated_sampler, truncnorm_std
+from .distributions import Constant, Identity, Moments, Normal, Orthogonal, Sparse, TruncatedNormal, Uniform
 
 Shape = tuple[int, int]
 DTYPES = ("float32", "float64")
@@ -53,47 +56,6 @@ def _fan(shape: Shape, mode: str) -> float:
     return {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
 
 
-def _scaled(x: np.ndarray, scale: float, shift: float, dtype) -> np.ndarray:
-    """``shift + scale * x`` computed in float64 and rounded to ``dtype`` once (fused when there is no shift)."""
-    if shift or np.dtype(dtype) == x.dtype:
-        x *= scale
-        if shift:
-            x += shift
-        return x.astype(dtype, copy=False)
-    out = np.empty(x.shape, dtype)
-    np.multiply(x, scale, out=out, casting="same_kind")  # float64 product, one rounding
-    return out
-
-
-_CHUNK = 1 << 16  # float64 draws in pieces of 512 KiB: every pass over them stays in cache
-
-
-def _drawn(shape, dtype, fill, scale: float, shift: float = 0.0) -> np.ndarray:
-    """``shift + scale * x`` where ``fill(x)`` draws ``x`` in float64 piece by piece; rounded to ``dtype`` once.
-
-    The pieces consume the stream in order, so the result equals one draw of the whole size.
-    """
-    n = shape[0] * shape[1]
-    out = np.empty(n, dtype)
-    buf = np.empty(min(n, _CHUNK))
-    for start in range(0, n, _CHUNK):
-        x = buf[: min(_CHUNK, n - start)]
-        fill(x)
-        x *= scale
-        if shift:
-            x += shift
-        out[start : start + x.size] = x
-    return out.reshape(shape)
-
-
-def _normal(rng, shape, std, dtype, mean=0.0):
-    return _drawn(shape, dtype, lambda x: rng.standard_normal(out=x), std, mean)
-
-
-def _uniform(rng, shape, low, high, dtype):
-    return _drawn(shape, dtype, lambda x: rng.random(out=x), high - low, low)
-
-
 def _activation(activation) -> Activation | None:
     return None if activation is None else get_activation(activation)
 
@@ -101,70 +63,69 @@ def _activation(activation) -> Activation | None:
 # --------------------------------------------------------------------------- the schemes
 
 
-def zeros(shape, rng, dtype, *, activation=None):
+def zeros(shape, *, activation=None):
     """``W = 0``. Every unit of a layer computes the same value forever: the network has width 1."""
-    return np.zeros(shape, dtype)
+    return Constant(0.0)
 
 
-def ones(shape, rng, dtype, *, activation=None):
+def ones(shape, *, activation=None):
     """``W = 1``. Symmetric, like :func:`zeros`: gradient descent never breaks the tie between units."""
-    return np.ones(shape, dtype)
+    return Constant(1.0)
 
 
 @_takes(value=OPTIONAL)
-def constant(shape, rng, dtype, *, activation=None, value=None):
+def constant(shape, *, activation=None, value=None):
     """``W = value`` (default ``1/n_in``: each unit averages its inputs). Symmetric: width-1 capacity."""
-    return np.full(shape, 1.0 / shape[1] if value is None else value, dtype)
+    return Constant(1.0 / shape[1] if value is None else value)
 
 
 @_takes(a=FINITE, b=FINITE)
-def uniform(shape, rng, dtype, *, activation=None, a=-0.05, b=0.05):
+def uniform(shape, *, activation=None, a=-0.05, b=0.05):
     """``W ~ U(a, b)``; ``Var = (b - a)^2/12``. Defaults as Keras ``RandomUniform``."""
     if a >= b:
         raise ValueError(f"uniform needs a < b, got a={a}, b={b}")
-    return _uniform(rng, shape, a, b, dtype)
+    return Uniform(a, b)
 
 
 @_takes(mean=FINITE, std=NON_NEGATIVE)
-def normal(shape, rng, dtype, *, activation=None, mean=0.0, std=0.05):
+def normal(shape, *, activation=None, mean=0.0, std=0.05):
     """``W ~ N(mean, std^2)``. Defaults as Keras ``RandomNormal``."""
-    return _normal(rng, shape, std, dtype, mean)
+    return Normal(std, mean)
 
 
 @_takes(mean=FINITE, std=NON_NEGATIVE, a=Real(infinite=True), b=Real(infinite=True))
-def truncated_normal(shape, rng, dtype, *, activation=None, mean=0.0, std=0.05, a=-2.0, b=2.0):
+def truncated_normal(shape, *, activation=None, mean=0.0, std=0.05, a=-2.0, b=2.0):
     """Normal truncated to ``[mean + a σ, mean + b σ]``, parent ``σ = std / truncnorm_std(a, b)``.
 
     The standard deviation of the values produced is exactly ``std`` for any bounds (Keras and JAX
     apply this correction for ±2σ; PyTorch's ``trunc_normal_`` does not). Sampled by rejection,
     never clamped, so no value lies outside the bounds.
     """
-    parent = std / truncnorm_std(a, b)
-    return _drawn(shape, dtype, truncated_sampler(rng, a, b), parent, mean)
+    return TruncatedNormal(std, mean, a, b)
 
 
-def lecun_normal(shape, rng, dtype, *, activation=None):
+def lecun_normal(shape, *, activation=None):
     """``W ~ N(0, 1/n_in)`` — LeCun, Bottou, Orr & Müller 1998, "Efficient BackProp"."""
-    return _normal(rng, shape, math.sqrt(1.0 / shape[1]), dtype)
+    return Normal(math.sqrt(1.0 / shape[1]))
 
 
-def lecun_uniform(shape, rng, dtype, *, activation=None):
+def lecun_uniform(shape, *, activation=None):
     """``W ~ U(-√(3/n_in), √(3/n_in))``, ``Var = 1/n_in`` — LeCun et al. 1998."""
     bound = math.sqrt(3.0 / shape[1])
-    return _uniform(rng, shape, -bound, bound, dtype)
+    return Uniform(-bound, bound)
 
 
 @_takes(gain=NON_NEGATIVE)
-def xavier_normal(shape, rng, dtype, *, activation=None, gain=1.0):
+def xavier_normal(shape, *, activation=None, gain=1.0):
     """``W ~ N(0, g^2 · 2/(n_in + n_out))`` — Glorot & Bengio 2010, "Understanding the difficulty of training deep feedforward neural networks"."""
-    return _normal(rng, shape, gain * math.sqrt(2.0 / (shape[0] + shape[1])), dtype)
+    return Normal(gain * math.sqrt(2.0 / (shape[0] + shape[1])))
 
 
 @_takes(gain=NON_NEGATIVE)
-def xavier_uniform(shape, rng, dtype, *, activation=None, gain=1.0):
+def xavier_uniform(shape, *, activation=None, gain=1.0):
     """``W ~ U(-b, b)``, ``b = g √(6/(n_in + n_out))`` — Glorot & Bengio 2010."""
     bound = gain * math.sqrt(6.0 / (shape[0] + shape[1]))
-    return _uniform(rng, shape, -bound, bound, dtype)
+    return Uniform(-bound, bound)
 
 
 def _he_std(shape, activation, mode, slope, gain):
@@ -172,7 +133,7 @@ def _he_std(shape, activation, mode, slope, gain):
         act = _activation(activation)
         if slope is None:
             slope = act.param if act is not None and act.name == "leaky_relu" else 0.0
-        gain = math.sqrt(2.0 / (1.0 + slope * slope))
+        gain = math.sqrt(2.0 / (1.0 + slope * slope))  # slope * slope, not slope ** 2: inf for a huge slope, no OverflowError
     return gain / math.sqrt(_fan(shape, mode))
 
 
@@ -180,20 +141,20 @@ _HE = _takes(mode=MODE, slope=OPTIONAL, gain=Real(low=0, optional=True))
 
 
 @_HE
-def he_normal(shape, rng, dtype, *, activation=None, mode="fan_in", slope=None, gain=None):
+def he_normal(shape, *, activation=None, mode="fan_in", slope=None, gain=None):
     """``W ~ N(0, g^2/fan)``, ``g^2 = 2/(1 + a^2)`` for leaky slope ``a`` (ReLU: 2) — He, Zhang, Ren & Sun 2015, "Delving Deep into Rectifiers".
 
     ``fan`` is ``n_in`` (forward pass, default) or ``n_out`` (backward pass); the slope defaults to
     the activation's when it is a leaky ReLU.
     """
-    return _normal(rng, shape, _he_std(shape, activation, mode, slope, gain), dtype)
+    return Normal(_he_std(shape, activation, mode, slope, gain))
 
 
 @_HE
-def he_uniform(shape, rng, dtype, *, activation=None, mode="fan_in", slope=None, gain=None):
+def he_uniform(shape, *, activation=None, mode="fan_in", slope=None, gain=None):
     """``W ~ U(-√3 s, √3 s)`` with He's ``s = g/√fan`` — He et al. 2015."""
     bound = math.sqrt(3.0) * _he_std(shape, activation, mode, slope, gain)
-    return _uniform(rng, shape, -bound, bound, dtype)
+    return Uniform(-bound, bound)
 
 
 def kumar_variance_factor(activation) -> float:
@@ -216,43 +177,33 @@ def kumar_variance_factor(activation) -> float:
     return (1.0 / d0) * (1.0 / d0) / (1.0 + f0 * f0)  # inf, not ZeroDivisionError, when d0 * d0 underflows
 
 
-def kumar_normal(shape, rng, dtype, *, activation=None):
+def kumar_normal(shape, *, activation=None):
     """``W ~ N(0, 1/(n_in f'(0)^2 (1 + f(0)^2)))`` for any ``f`` differentiable at 0; ReLU family ``2/n_in`` — Kumar 2017, arXiv:1704.08863.
 
     Sigmoid gives ``12.8/n_in`` (std ≈ 3.6/√n_in), tanh ``1/n_in``.
     """
     if activation is None:
-        raise ValueError("kumar_normal needs activation=..., e.g. initialize('kumar_normal', shape, activation='sigmoid')")
-    return _normal(rng, shape, math.sqrt(kumar_variance_factor(activation) / shape[1]), dtype)
+        raise ValueError("kumar_normal needs activation=... (its variance depends on f(0) and f'(0)), e.g. activation='sigmoid'")
+    return Normal(math.sqrt(kumar_variance_factor(activation) / shape[1]))
 
 
 @_takes(gain=NON_NEGATIVE)
-def orthogonal(shape, rng, dtype, *, activation=None, gain=1.0):
+def orthogonal(shape, *, activation=None, gain=1.0):
     """``W = g Q``, ``Q`` from the QR decomposition of a Gaussian matrix with the signs of ``diag(R)`` folded in (Haar measure) — Saxe, McClelland & Ganguli 2013.
 
     Rows are orthonormal when ``n_out <= n_in``, columns otherwise.
     """
-    rows, cols = shape
-    flat = rng.standard_normal((rows, cols))
-    if rows < cols:
-        flat = flat.T
-    q, r = np.linalg.qr(flat)
-    q *= np.sign(np.diag(r))
-    if rows < cols:
-        q = q.T
-    return _scaled(np.ascontiguousarray(q), gain, 0.0, dtype)
+    return Orthogonal(gain)
 
 
 @_takes(gain=FINITE)
-def identity(shape, rng, dtype, *, activation=None, gain=1.0):
+def identity(shape, *, activation=None, gain=1.0):
     """``W = g I`` (rectangular: ones on the main diagonal) — as ``torch.nn.init.eye_``; Le, Jaitly & Hinton 2015 for ReLU RNNs."""
-    w = np.zeros(shape, dtype)
-    np.fill_diagonal(w, gain)
-    return w
+    return Identity(gain)
 
 
 @_takes(sparsity=Real(low=0, high=1, high_open=True), std=NON_NEGATIVE)
-def sparse(shape, rng, dtype, *, activation=None, sparsity=0.1, std=0.01):
+def sparse(shape, *, activation=None, sparsity=0.1, std=0.01):
     """In each column exactly ``ceil(sparsity · n_out)`` zeros at random rows, the rest ``N(0, std^2)`` — Martens 2010, "Deep learning via Hessian-free optimization".
 
     As ``torch.nn.init.sparse_``: each column's zero rows are a uniform random subset of that
@@ -267,53 +218,24 @@ def sparse(shape, rng, dtype, *, activation=None, sparsity=0.1, std=0.01):
     >>> (w == 0).sum(axis=0).tolist()
     [2, 2, 2]
     """
-    n_zero = math.ceil(sparsity * shape[0])
-    if 2 * n_zero <= shape[0]:  # fewer zeros: draw every weight, then zero the picked ones
-        keep = ~_picked_rows(rng, shape, n_zero)
-        w = _normal(rng, shape, std, dtype)
-        w *= keep  # branch-free: w[~keep] = 0 mispredicts on a random mask and takes 8x longer
-        w += 0.0  # -0.0 (a negative weight times 0) -> +0.0
-        return w
-    keep = _picked_rows(rng, shape, shape[0] - n_zero)
-    w = np.zeros(shape, dtype)
-    w[keep] = _normal(rng, (shape[1] * (shape[0] - n_zero), 1), std, dtype).ravel()
-    return w
-
-
-def _picked_rows(rng, shape: Shape, k: int) -> np.ndarray:
-    """A boolean matrix of ``shape`` with ``k`` True rows in each column, a uniform ``k``-subset per column.
-
-    Floyd's algorithm (Bentley & Floyd 1987, "A sample of brilliance"), all columns at once: for
-    ``j = n_rows - k, ..., n_rows - 1`` pick ``t`` uniform in ``0..j``, or ``j`` when ``t`` is taken.
-    ``k`` steps of ``O(n_cols)``.
-    """
-    n_rows, n_cols = shape
-    taken = np.zeros(n_rows * n_cols, bool)
-    cols = np.arange(n_cols)
-    at = np.empty(n_cols, np.int64)  # flat positions row * n_cols + col
-    for j in range(n_rows - k, n_rows):
-        np.multiply(rng.integers(0, j + 1, n_cols), n_cols, out=at)
-        at += cols
-        np.copyto(at, cols + j * n_cols, where=taken[at])
-        taken[at] = True
-    return taken.reshape(shape)
+    return Sparse(sparsity, std)
 
 
 @_takes(scale=Real(low=0, low_open=True), mode=MODE, distribution=OneOf(DISTRIBUTIONS + ("untruncated_normal",)))
-def variance_scaling(shape, rng, dtype, *, activation=None, scale=1.0, mode="fan_in", distribution="truncated_normal"):
+def variance_scaling(shape, *, activation=None, scale=1.0, mode="fan_in", distribution="truncated_normal"):
     """``Var = scale/fan`` with ``fan`` = n_in, n_out or their mean; normal, truncated normal (±2σ, std corrected) or uniform (bound ``√(3 scale/fan)``) — Keras and JAX ``VarianceScaling``."""
     std = math.sqrt(scale / _fan(shape, mode))
     if distribution == "truncated_normal":
-        return truncated_normal(shape, rng, dtype, std=std)
+        return TruncatedNormal(std)
     if distribution == "uniform":
-        return _uniform(rng, shape, -math.sqrt(3) * std, math.sqrt(3) * std, dtype)
-    return _normal(rng, shape, std, dtype)  # "normal", or Keras' "untruncated_normal"
+        return Uniform(-math.sqrt(3) * std, math.sqrt(3) * std)
+    return Normal(std)  # "normal", or Keras' "untruncated_normal"
 
 
-def torch_linear_default(shape, rng, dtype, *, activation=None):
+def torch_linear_default(shape, *, activation=None):
     """``W ~ U(-1/√n_in, 1/√n_in)``, ``Var = 1/(3 n_in)``: what ``torch.nn.Linear`` does (kaiming_uniform with a = √5)."""
     bound = 1.0 / math.sqrt(shape[1])
-    return _uniform(rng, shape, -bound, bound, dtype)
+    return Uniform(-bound, bound)
 
 
 # --------------------------------------------------------------------------- registry and entry points
@@ -322,7 +244,7 @@ def _register(*schemes) -> dict[str, Callable]:
     """``{name: scheme}``; every keyword parameter of a scheme must be declared with :func:`_takes`."""
     for f in schemes:
         f.checks = getattr(f, "checks", {})
-        declared = [p for p in inspect.signature(f).parameters if p not in ("shape", "rng", "dtype", "activation")]
+        declared = [p for p in inspect.signature(f).parameters if p not in ("shape", "activation")]
         if sorted(declared) != sorted(f.checks):
             raise TypeError(f"{f.__name__}: parameters {declared} but checks declared for {sorted(f.checks)}")
     return {f.__name__: f for f in schemes}
@@ -432,21 +354,35 @@ def initialize(
     if activation is not None:
         activation = get_activation(activation)
     rng = layer_rng(seed, layer)
-    require_fits(_peak_bytes(scheme, shape, dt), f"{scheme.__name__} weights of shape {shape} in {dt.name}")
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, with its cause
-        w = scheme(shape, rng, dt, activation=activation, **kw)
+        law = scheme(shape, activation=activation, **kw)
+        need = shape[0] * shape[1] * (dt.itemsize + law.work_bytes)
+        require_fits(need, f"{scheme.__name__} weights of shape {shape} in {dt.name}")
+        w = law.draw(rng, shape, dt)
     if not np.isfinite(w).all():
         raise _non_finite(scheme, dt, params, activation)
     return w
 
 
-# bytes per weight a scheme holds beside the result: orthogonal's float64 Gaussian matrix and Q
-# factor; sparse's mask of the picked positions
-_WORK_BYTES = {"orthogonal": 16, "sparse": 1}
+def weight_moments(name: str, shape: tuple[int, int], activation: str | Activation | None = None, **params) -> Moments:
+    """Mean and variance of one weight drawn by ``initialize(name, shape, activation=..., **params)``.
 
+    The moments of the law the scheme draws from, computed from the same float parameters as the
+    draw, so the theory and the draws cannot disagree; the arguments are checked as
+    :func:`initialize` checks them. ``not_iid`` says why the weights are not i.i.d. when they are
+    not (a constant, the identity). For the structured laws (identity, orthogonal, sparse) they are
+    the moments of the weight at a uniformly random position. This is what the mean-field theory
+    reads (:func:`winit_bench.theory.initializer_sigma_w2`).
 
-def _peak_bytes(scheme: Callable, shape: Shape, dt: np.dtype) -> int:
-    return shape[0] * shape[1] * (dt.itemsize + _WORK_BYTES.get(scheme.__name__, 0))
+    >>> m = weight_moments("he_normal", (256, 512), activation="relu")
+    >>> m.mean, round(512 * m.var, 12)  # Var = 2 / n_in
+    (0.0, 2.0)
+    """
+    scheme = get_scheme(name)
+    shape = check_shape(shape)
+    kw = check_params(scheme, params)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing variance is inf
+        return scheme(shape, activation=_activation(activation), **kw).moments(shape)
 
 
 def _non_finite(scheme: Callable, dt: np.dtype, params: dict, activation) -> Exception:
