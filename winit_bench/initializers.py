@@ -397,6 +397,50 @@ ALIASES = {
 }
 
 
+#: σ_b² rules of the schemes whose biases are not zero: name -> ``rule(activation, **params)`` (see :func:`bias_variance`)
+_BIAS_VARIANCE: dict[str, Callable] = {}
+
+
+def register_scheme(name: str, scheme: Callable, *, bias_variance: Callable | None = None) -> None:
+    """Add ``scheme`` to the registry under ``name`` (modules above this one add theirs: :mod:`winit_bench.critical`).
+
+    ``bias_variance(activation, **params) -> sigma_b2`` declares the variance of the biases the scheme
+    goes with (default: zero biases); :class:`winit_bench.MLP` draws them (:func:`initialize_bias`).
+    A scheme that declares a ``layer`` keyword receives the layer index from :func:`initialize`.
+    """
+    key = name.lower()
+    if key in ALIASES or (key in _SCHEMES and _SCHEMES[key] is not scheme):
+        raise ValueError(f"an initializer named {name!r} is already registered")
+    _SCHEMES[key] = scheme
+    if bias_variance is not None:
+        _BIAS_VARIANCE[key] = bias_variance
+
+
+def bias_variance(name: str, activation: str | Activation | None = None, **params) -> float:
+    """``sigma_b2``, the variance of the biases the initializer ``name`` goes with: 0 unless it declares one.
+
+    >>> bias_variance("he_normal", "relu")
+    0.0
+    """
+    get_scheme(name)  # the name checked, aliases resolved
+    rule = _BIAS_VARIANCE.get(ALIASES.get(name.lower(), name.lower()))
+    return 0.0 if rule is None else float(rule(_activation(activation), **params))
+
+
+def initialize_bias(n_out: int, *, seed: int = 0, layer: int = 0, mean: float = 0.0, std: float = 0.0, dtype: str = "float64") -> np.ndarray:
+    """Layer ``layer``'s biases ``b = mean + std * N(0, 1)``, drawn from the bias stream
+    ``SeedSequence(seed, spawn_key=(layer, 1))`` (:func:`winit_bench.streams.biases`), independent of every weight.
+
+    >>> initialize_bias(3, std=0.0)
+    array([0., 0., 0.])
+    """
+    b = np.full(int(n_out), float(mean), dtype=np.float64)
+    if std:
+        layer_rng(seed, layer)  # the same checks of seed and layer as the weights
+        b += float(std) * streams.biases(int(seed), int(layer)).standard_normal(int(n_out))
+    return b.astype(check_dtype(dtype))
+
+
 def initializer_names(*, aliases: bool = True) -> tuple[str, ...]:
     """Every registered initializer name (with the glorot_*/kaiming_* aliases unless ``aliases=False``)."""
     return tuple(_SCHEMES) + (tuple(ALIASES) if aliases else ())
@@ -462,7 +506,8 @@ def initialize(
     scheme = get_scheme(name)
     shape = check_shape(shape)
     dt = check_dtype(dtype)
-    accepted = [p for p in inspect.signature(scheme).parameters if p not in ("shape", "rng", "dtype", "activation")]
+    signature = inspect.signature(scheme).parameters
+    accepted = [p for p in signature if p not in ("shape", "rng", "dtype", "activation", "layer")]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise TypeError(
@@ -470,7 +515,10 @@ def initialize(
         )
     if activation is not None:
         activation = get_activation(activation)
-    return scheme(shape, layer_rng(seed, layer), dt, activation=activation, **params)
+    rng = layer_rng(seed, layer)
+    if "layer" in signature:
+        params["layer"] = int(layer)
+    return scheme(shape, rng, dt, activation=activation, **params)
 
 
 # --------------------------------------------------------------------------- gains
