@@ -112,7 +112,7 @@ def build(init: str, act: str, sizes: list[int], *, seed: int, dtype: str, backe
         return MLP(sizes, act, init, output=output, seed=seed, dtype=dtype, backend=backend)
     from ..lsuv import lsuv
 
-    net = MLP(sizes, act, "orthogonal", output=output, seed=seed, dtype=dtype, backend=backend)
+    net = MLP(sizes, act, "zeros", output=output, seed=seed, dtype=dtype, backend=backend)  # lsuv draws its orthogonal start
     lsuv(net, fit_rows(streams.lsuv_batch(seed)))
     net.initializer = init
     return net

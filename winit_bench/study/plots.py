@@ -26,9 +26,9 @@ def plt():
     return pyplot
 
 
-def save(fig, path: Path) -> None:
-    """Write ``fig`` as a PNG, atomically, and close it."""
-    atomic_save(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight"))
+def save(fig, path: Path, tight: bool = True) -> None:
+    """Write ``fig`` as a PNG, atomically, and close it (``tight=False``: the figure's own margins, one rendering fewer)."""
+    atomic_save(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight" if tight else None))
     plt().close(fig)
 
 

@@ -12,14 +12,19 @@ is its first ``d`` layers. At each depth ``d = 1..L``:
 * the same two ratios of the mean-field predictions ``q_z_pred`` and ``q_delta_pred``.
 
 Over seeds the ratios are averaged (``F̄``, ``B̄``). The **usable depth** is the largest ``d`` with
-``|F̄(k)| <= TOLERANCE_LOG2`` and ``|B̄(k)| <= TOLERANCE_LOG2`` for every ``k <= d`` (a factor 2
-either way; a ratio that is not finite breaks it): the first depth at which either ratio exceeds a
-factor 2 is one more. The **drift** is ``F̄(L)/(L - 1)`` and ``B̄(L)/(L - 2)`` bits per layer.
+``|F̄(k)| <= tol_F(k)`` and ``|B̄(k)| <= tol_B(k)`` for every ``k <= d`` (a ratio that is not finite
+breaks it): the first depth at which either ratio leaves its tolerance is one more. The tolerance
+(:func:`tolerance`) is a factor 2 either way (:data:`TOLERANCE_LOG2`, 1 bit) beyond twice the
+spread that finite width alone gives the seed mean at that depth (:func:`finite_width_sd`), so that
+the fluctuations of one draw, which no initializer avoids, do not decide; at width 256 and depth 64
+a ReLU network's signal wanders by about 1.6 bits from seed to seed. The **drift** is
+``F̄(L)/(L - 1)`` and ``B̄(L)/(L - 2)`` bits per layer.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -43,9 +48,10 @@ def predicted_column(df, base: str) -> str | None:
 
 def _series(qz: np.ndarray, qd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(F, B)`` of one configuration from its per-layer ``q_z`` and ``q_delta`` (layers in order)."""
-    below = np.maximum(np.arange(len(qd)) - 1, 0)  # layer d - 1 (0-based d - 2), the first layer for d <= 2
     with np.errstate(all="ignore"):
-        return np.log2(qz / qz[0]), np.log2(qd[0] / qd[below])
+        b = np.log2(qd[0] / qd[np.maximum(np.arange(len(qd)) - 1, 0)])  # layer d - 1 is 0-based d - 2
+        b[:2] = 0.0  # no hidden layer (d = 1), or the first is the last (d = 2): nothing propagates
+        return np.log2(qz / qz[0]), b
 
 
 def configurations(var: pd.DataFrame) -> list[tuple[tuple, dict]]:
@@ -97,10 +103,40 @@ def seed_means(var: pd.DataFrame) -> dict:
     return out
 
 
-def usable_depth(forward: np.ndarray, backward: np.ndarray, tol: float = TOLERANCE_LOG2) -> int:
-    """The largest ``d`` such that both seed-mean ratios stay within ``tol`` at every depth up to ``d`` (0: not even 1)."""
+def tolerance(kappa: float, width: int, n_seeds: int, spans) -> np.ndarray:
+    """:data:`TOLERANCE_LOG2` plus twice :func:`finite_width_sd` of a ratio spanning ``spans`` layers (one per depth):
+    the forward ratio at depth ``d`` spans ``d - 1`` layers, the backward ``max(d - 2, 0)``."""
+    return TOLERANCE_LOG2 + 2 * np.array([finite_width_sd(kappa, int(k), width, n_seeds) for k in spans])
+
+
+@lru_cache(maxsize=64)
+def kappa(activation: str) -> tuple[float, float]:
+    """Forward and backward ``κ`` of :func:`finite_width_sd` at ``z ~ N(0, 1)``."""
+    from ..activations import get_activation
+    from ..gaussian import expect
+
+    f = get_activation(activation)
+    forward = expect(lambda z: f(z) ** 4) / expect(lambda z: f(z) ** 2) ** 2 - 1
+    backward = 3 * expect(lambda z: f.derivative(z) ** 4) / expect(lambda z: f.derivative(z) ** 2) ** 2 - 1
+    return forward, backward
+
+
+def tolerances(activation: str, width: int, n_seeds: int, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """The forward and backward tolerance at depths ``1..depth`` (module docstring)."""
+    (k_f, k_b), (s_f, s_b) = kappa(activation), spans(depth)
+    return tolerance(k_f, width, n_seeds, s_f), tolerance(k_b, width, n_seeds, s_b)
+
+
+def spans(depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """How many layers the forward and the backward ratio span at depths ``1..depth``."""
+    d = np.arange(1, depth + 1)
+    return d - 1, np.maximum(d - 2, 0)
+
+
+def usable_depth(forward: np.ndarray, backward: np.ndarray, tol_forward, tol_backward) -> int:
+    """The largest ``d`` such that both seed-mean ratios stay within their tolerance at every depth up to ``d`` (0: not even 1)."""
     with np.errstate(invalid="ignore"):
-        ok = (np.abs(forward) <= tol) & (np.abs(backward) <= tol)
+        ok = (np.abs(forward) <= tol_forward) & (np.abs(backward) <= tol_backward)
     return int(len(ok) if ok.all() else np.argmin(ok))
 
 
@@ -110,13 +146,15 @@ def drift(forward: np.ndarray, backward: np.ndarray) -> tuple[float, float]:
     return (float(forward[-1]) / (L - 1) if L > 1 else math.nan), (float(backward[-1]) / (L - 2) if L > 2 else math.nan)
 
 
-def finite_width_sd(kappa: float, depth: int, width: int, n_seeds: int) -> float:
-    """Standard deviation of the seed mean of ``F(depth)`` from finite width alone, in bits, to first order.
+def finite_width_sd(kappa: float, layers: int, width: int, n_seeds: int) -> float:
+    """Standard deviation of the seed mean of a log2 ratio spanning ``layers`` layers, from finite width alone, to first order.
 
-    Each layer multiplies the second moment by a factor of variance ``κ/n``, ``κ = E[f^4]/E[f^2]^2 - 1``
-    (5 for ReLU: Hanin & Rolnick 2018; 2 for linear), so ``Var ln(q[L]/q[1]) ≈ κ (L - 1)/n``.
+    Each layer multiplies the second moment by a factor of variance ``κ/n``: forward
+    ``κ = E[f^4]/E[f^2]^2 - 1`` (5 for ReLU: Hanin & Rolnick 2018; 2 for linear), backward
+    ``κ = 3 E[f'^4]/E[f'^2]^2 - 1`` (a mean of ``n`` values ``(f'(z) g)^2``, ``g`` Gaussian), so
+    ``Var ln(q[l + layers]/q[l]) ≈ κ layers / n`` for one seed, divided by the number of seeds for their mean.
     """
-    return math.sqrt(kappa * max(depth - 1, 0) / width / max(n_seeds, 1)) / math.log(2)
+    return math.sqrt(kappa * max(layers, 0) / width / max(n_seeds, 1)) / math.log(2)
 
 
-__all__ = ["KEYS", "TOLERANCE_LOG2", "by_seed", "drift", "finite_width_sd", "configurations", "predicted_column", "seed_means", "usable_depth"]
+__all__ = ["KEYS", "TOLERANCE_LOG2", "by_seed", "drift", "finite_width_sd", "configurations", "predicted_column", "kappa", "seed_means", "spans", "tolerance", "tolerances", "usable_depth"]

@@ -1,11 +1,11 @@
 """The answer for every activation: the best initializer by one criterion, how far it carries, and what theory says.
 
 **The criterion** (:data:`CRITERION`): at the narrowest width of the grid, the largest usable depth
-(:mod:`~winit_bench.study.ratios`); ties go to the higher low end of the trainability interval,
-then the higher mean accuracy, then the smaller worst ``|log2|`` ratio, then the grid's order.
-Candidates are the combinations measured there, never a symmetric initializer (zeros, ones,
-constant: width-1 capacity, docs/theory.md) and, unless that leaves none, none whose training
-``fails`` or ``failed``. An activation with no candidate still gets its row, saying why.
+(:mod:`~winit_bench.study.ratios`); among equally deep ones the best trainability verdict (trains,
+unclear, not trained, fails), then the higher low end of its interval, the higher mean accuracy, the
+smaller worst ``|log2|`` ratio and the grid's order. Candidates are the combinations measured there,
+never a symmetric initializer (zeros, ones, constant: width-1 capacity, docs/theory.md). An
+activation with no candidate still gets its row, saying why.
 
 Beside the measurement, mean-field theory at the initializer's own ``sigma_w2``, ``sigma_b2`` for
 square layers: ``chi1``, ``xi_q``, ``xi_c`` and the gradient depth scale ``xi_grad = -1/ln chi1``
@@ -23,13 +23,15 @@ import pandas as pd
 
 from .inits import DATA_DEPENDENT, is_symmetric
 
-CRITERION = ("the largest usable depth at width {width}; ties go to the higher low end of the trainability interval, then the "
-             "higher mean accuracy, then the smaller worst |log2| ratio, then the grid's order. Never a symmetric initializer "
-             "(zeros, ones, constant: width-1 capacity) and, unless no other is left, never one whose training fails")
+CRITERION = ("the largest usable depth at width {width}; among equally deep ones, the best trainability verdict (trains, then "
+             "unclear, then not trained, then fails), then the higher low end of its interval, then the higher mean accuracy, then "
+             "the smaller worst |log2| ratio, then the grid's order. Symmetric initializers (zeros, ones, constant: width-1 "
+             "capacity) are never chosen")
 COLUMNS = ["activation", "best", "width", "usable_depth", "max_depth", "wide_width", "usable_depth_wide", "forward_bits_per_layer",
            "backward_bits_per_layer", "sigma_w2", "sigma_b2", "chi1", "xi_q", "xi_c", "xi_grad", "test_accuracy", "ci_low", "ci_high",
            "trainability", "also", "note"]
-_FAILS = ("fails", "failed")
+#: the order of the trainability verdicts in the criterion ("not run": not trained)
+VERDICT_RANK = {"trains": 0, "unclear": 1, "not run": 2, "fails": 3, "failed": 3}
 
 
 def pick(stab: pd.DataFrame, train: pd.DataFrame, act: str, width: int, order) -> tuple[dict | None, list[str], str]:
@@ -39,21 +41,22 @@ def pick(stab: pd.DataFrame, train: pd.DataFrame, act: str, width: int, order) -
     s = s[[not is_symmetric(i) for i in s.initializer]]
     if not len(s):
         return None, [], f"no initializer was measured for {act} at width {width}: see the failed configurations"
-    t = train[train.activation == act].set_index("initializer") if len(train) else pd.DataFrame()
-    get = lambda col, i: t.at[i, col] if len(t) and i in t.index else math.nan  # noqa: E731
-    cand = s.assign(verdict=[get("verdict", i) if len(t) and i in t.index else "not run" for i in s.initializer],
-                    ci_low=[get("ci_low", i) for i in s.initializer], accuracy=[get("test_accuracy", i) for i in s.initializer],
-                    worst=np.maximum(s.max_abs_log2_forward, s.max_abs_log2_backward), rank=[list(order).index(i) for i in s.initializer])
-    note = ""
-    if (~cand.verdict.isin(_FAILS)).any():
-        cand = cand[~cand.verdict.isin(_FAILS)]
-    else:
-        note = "nothing measured here trains (every verdict fails): ranked on depth alone"
-    key = pd.DataFrame({"d": -cand.usable_depth, "lo": -cand.ci_low.fillna(-np.inf), "acc": -cand.accuracy.fillna(-np.inf),
-                        "w": cand.worst, "r": cand.rank})
-    cand = cand.loc[key.sort_values(["d", "lo", "acc", "w", "r"], kind="stable").index]
+    t = train[train.activation == act].drop_duplicates("initializer").set_index("initializer") if len(train) else pd.DataFrame()
+    get = lambda col, i, default=math.nan: t.at[i, col] if len(t) and i in t.index else default  # noqa: E731
+    cand = s.assign(verdict=[get("verdict", i, "not run") for i in s.initializer], ci_low=[get("ci_low", i) for i in s.initializer],
+                    ci_high=[get("ci_high", i) for i in s.initializer], accuracy=[get("test_accuracy", i) for i in s.initializer],
+                    worst=np.maximum(s.max_abs_log2_forward, s.max_abs_log2_backward), position=[list(order).index(i) for i in s.initializer])
+    key = pd.DataFrame({"d": -cand.usable_depth, "v": cand.verdict.map(VERDICT_RANK).fillna(2), "lo": -cand.ci_low.fillna(-np.inf),
+                        "acc": -cand.accuracy.fillna(-np.inf), "w": cand.worst, "r": cand.position})
+    cand = cand.loc[key.sort_values(["d", "v", "lo", "acc", "w", "r"], kind="stable").index]
     best = cand.iloc[0]
     also = [i for i, d in zip(cand.initializer[1:], cand.usable_depth[1:]) if d == best.usable_depth]
+    note = ""
+    if best.verdict in ("fails", "failed"):
+        trained = cand[cand.verdict != "not run"]
+        note = f"{best.initializer} {'fails' if best.verdict == 'fails' else 'raised in'} the trainability check"
+        if (trained.verdict.isin(("fails", "failed"))).all():
+            note += f", as does every trained initializer (the best mean accuracy: {trained.accuracy.max():.2f})"
     return best.to_dict(), also, note
 
 
@@ -110,11 +113,10 @@ def recommendations(tables: dict) -> pd.DataFrame:
                 notes.insert(0, f"nothing in the grid holds to depth {L}: the best carries {best['usable_depth']} layers")
             row.update(best=init, usable_depth=best["usable_depth"], usable_depth_wide=w.usable_depth.iloc[0] if len(w) and wide != width else math.nan,
                        forward_bits_per_layer=best["forward_bits_per_layer"], backward_bits_per_layer=best["backward_bits_per_layer"],
-                       test_accuracy=best["accuracy"], ci_low=best["ci_low"], ci_high=train.set_index(["activation", "initializer"]).ci_high.get((act, init), math.nan) if len(train) else math.nan,
-                       trainability=best["verdict"], **theory_cols)
+                       test_accuracy=best["accuracy"], ci_low=best["ci_low"], ci_high=best["ci_high"], trainability=best["verdict"], **theory_cols)
         row["note"] = "; ".join(notes)
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-__all__ = ["COLUMNS", "CRITERION", "mean_field", "pick", "recommendations"]
+__all__ = ["COLUMNS", "CRITERION", "VERDICT_RANK", "mean_field", "pick", "recommendations"]

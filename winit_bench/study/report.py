@@ -83,8 +83,11 @@ def _answer(tables: dict) -> list[str]:
         f"**The best initializer per activation:** {CRITERION.format(width=width)}.\n",
         f"- **usable depth** (width {width}{wide}): the largest depth `d` at which both the forward ratio "
         f"`log2 q_z[d]/q_z[1]` and the backward ratio `log2 q_delta[1]/q_delta[d-1]` (the error at the first layer against the "
-        f"last hidden one), averaged over seeds, stay within ±{TOLERANCE_LOG2:g} bit (a factor 2) at every depth up to `d`; "
-        f"`≥ {L}` means it held through the deepest network of the grid. The first depth at which a ratio exceeds a factor 2 is one more.",
+        f"last hidden one), averaged over seeds, stay within their tolerance at every depth up to `d`: ±{TOLERANCE_LOG2:g} bit (a "
+        "factor 2) plus twice the spread that finite width alone gives that mean (`sqrt(κ k / (n S)) / ln 2` over `k` layers, "
+        "`n` the width, `S` the seeds, `κ` the activation's: Hanin & Rolnick 2018), so that no draw's luck decides. "
+        f"`≥ {L}` means it held through the deepest network of the grid; the first depth at which a ratio leaves it is one more. "
+        "`stability.csv` has the raw worst ratios and the tolerance at the deepest layer in columns of their own.",
         f"- **drift**: `log2 q_z[{L}]/q_z[1] / {L - 1}` and `log2 q_delta[1]/q_delta[{L - 1}] / {L - 2}`, bits per layer (negative: shrinking).",
         "- **mean-field theory** at the initializer's `σ_w²`, `σ_b²` (square layers; LSUV: the realised ones): `χ1` is the factor the "
         "back-propagated error gains per layer, `ξ_q` and `ξ_c` the depth scales of the second moment and of the correlation between "
@@ -144,8 +147,8 @@ def _grids(tables: dict) -> list[str]:
     if len(stab):
         parts += ["## Usable depth per initializer and activation\n",
                   "The usable depth of every combination (as above), or what happened instead: `not run` (with the reason above), "
-                  "`left out`, `failed` or `diverged` (see the failed configurations). `stability.csv` has the raw worst ratios, "
-                  f"the tolerance ({TOLERANCE_LOG2:g} bit) and the finite-width spread expected of the seed mean.\n"]
+                  "`left out`, `failed` or `diverged` (see the failed configurations); `0`: not even one layer (a second moment "
+                  "of 0 or an overflow). `stability.csv` has the raw worst ratios and the tolerances.\n"]
         for w in spec.widths:
             s = stab[stab.width == w]
             grid = s.assign(cell=[_depth(d, spec.max_depth, st) for d, st in zip(s.usable_depth, s.status)])

@@ -8,30 +8,19 @@ the raw worst ratios of :mod:`~winit_bench.study.ratios`, the tolerance in a col
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
 from .inits import left_out
 from .kinds import KINDS
-from .ratios import TOLERANCE_LOG2, drift, finite_width_sd, seed_means, usable_depth
+from .ratios import drift, seed_means, tolerances, usable_depth
 from .recommend import recommendations
 from .spec import Spec
 
 STABILITY_COLUMNS = ["activation", "initializer", "width", "status", "reason", "seeds", "usable_depth", "max_abs_log2_forward",
-                     "max_abs_log2_backward", "tolerance_log2", "finite_width_sd_log2", "forward_bits_per_layer",
+                     "max_abs_log2_backward", "tolerance_forward_log2", "tolerance_backward_log2", "forward_bits_per_layer",
                      "backward_bits_per_layer", "stable"]
-
-
-@lru_cache(maxsize=64)
-def kappa(activation: str) -> float:
-    """``E[f^4]/E[f^2]^2 - 1`` at ``z ~ N(0, 1)``: the relative variance of one unit's squared activation."""
-    from ..activations import get_activation
-    from ..gaussian import expect
-
-    f = get_activation(activation)
-    return expect(lambda z: f(z) ** 4) / expect(lambda z: f(z) ** 2) ** 2 - 1
 
 
 def not_run_reason(spec: Spec, init: str, act: str, width: int) -> tuple[str, str] | None:
@@ -48,12 +37,13 @@ def not_run_reason(spec: Spec, init: str, act: str, width: int) -> tuple[str, st
 def _measured(m: pd.DataFrame, act: str, width: int) -> dict:
     fwd, bwd = m.forward.to_numpy(np.float64), m.backward.to_numpy(np.float64)
     L, seeds = len(fwd), m.attrs["seeds"]
+    tol_f, tol_b = tolerances(act, width, seeds, L)
     worst = lambda x: float(np.max(np.abs(x))) if np.isfinite(x).all() else math.inf  # noqa: E731
     f_bits, b_bits = drift(fwd, bwd)
-    depth = usable_depth(fwd, bwd)
+    depth = usable_depth(fwd, bwd, tol_f, tol_b)
     return dict(seeds=seeds, usable_depth=depth, max_abs_log2_forward=worst(fwd), max_abs_log2_backward=worst(bwd),
-                tolerance_log2=TOLERANCE_LOG2, finite_width_sd_log2=finite_width_sd(kappa(act), L, width, seeds),
-                forward_bits_per_layer=f_bits, backward_bits_per_layer=b_bits, stable=depth == L)
+                tolerance_forward_log2=tol_f[-1], tolerance_backward_log2=tol_b[-1], forward_bits_per_layer=f_bits,
+                backward_bits_per_layer=b_bits, stable=depth == L)
 
 
 def stability(tables: dict) -> pd.DataFrame:

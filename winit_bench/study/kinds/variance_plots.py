@@ -15,7 +15,7 @@ import numpy as np
 
 from ..inits import families, theory_applies
 from ..plots import SLOT_COLORS, clipped_line, heatmap, plt, save
-from ..ratios import TOLERANCE_LOG2
+from ..ratios import TOLERANCE_LOG2, tolerances
 
 #: the plotted range of the log2 ratios, in bits (a factor 256 either way)
 YLIM = 8.0
@@ -47,9 +47,10 @@ def _lines(means, members, act, width, column):
     return lines, missing
 
 
-def _panel(ax, means, stab, members, act, width, column) -> None:
+def _panel(ax, means, stab, members, act, width, column, seeds: int, depth: int) -> None:
     lines, missing = _lines(means, members, act, width, column)
-    ax.axhspan(-TOLERANCE_LOG2, TOLERANCE_LOG2, color="0.88", zorder=0)
+    tol = tolerances(act, width, seeds, depth)[0 if column == "forward" else 1]
+    ax.fill_between(np.arange(1, depth + 1), -tol, tol, color="0.88", lw=0, zorder=0)
     for label, slot, y, t in lines:
         x = np.arange(1, len(y) + 1)
         clipped_line(ax, x, y, YLIM, color=SLOT_COLORS[slot], lw=1.4)
@@ -65,11 +66,12 @@ def _panel(ax, means, stab, members, act, width, column) -> None:
 def _profile_plot(tables: dict, column: str, path: Path, ylabel: str) -> None:
     spec, stab, means = tables["spec"], tables["stability"], tables["ratio_means"]
     width = min(spec.widths)
+    seeds = len(spec.seeds) if width < spec.wide else len(spec.wide_seeds)
     acts = list(spec.activations)
     fams = families(spec.initializers)
-    fig, axes = plt().subplots(len(fams), len(acts), figsize=(2.3 * len(acts) + 2.2, 2.1 * len(fams) + 0.4), squeeze=False,
-                               sharex=True, sharey=True)
-    fig.subplots_adjust(hspace=0.6, wspace=0.25, top=1 - 0.5 / (2.1 * len(fams) + 0.4))
+    W, H = 2.3 * len(acts) + 2.9, 2.1 * len(fams) + 1.1  # inches: the panels, the legends (right), titles and notes
+    fig, axes = plt().subplots(len(fams), len(acts), figsize=(W, H), squeeze=False, sharex=True, sharey=True)
+    fig.subplots_adjust(left=0.8 / W, right=1 - 2.0 / W, top=1 - 0.6 / H, bottom=0.75 / H, hspace=0.6, wspace=0.25)
     axes[0][0].set_ylim(-YLIM * 1.08, YLIM * 1.08)
     axes[0][0].set_yticks([-8, -4, 0, 4, 8])
     for ax in axes.ravel():
@@ -77,17 +79,17 @@ def _profile_plot(tables: dict, column: str, path: Path, ylabel: str) -> None:
     for row, (fam, members) in enumerate(fams):
         for col, act in enumerate(acts):
             ax = axes[row][col]
-            _panel(ax, means, stab, members, act, width, column)
+            _panel(ax, means, stab, members, act, width, column, seeds, spec.max_depth)
             if row == 0:
                 ax.set_title(act, fontsize=10)
             if col == 0:
                 ax.set_ylabel(f"{fam}\n{ylabel}", fontsize=8)
         handles = [plt().Line2D([], [], color=SLOT_COLORS[s], lw=1.4) for s in range(len(members))]
         axes[row][-1].legend(handles, members, loc="center left", bbox_to_anchor=(1.04, 0.5), fontsize=7, frameon=False)
-    fig.supxlabel("depth d (the ticks of every column)", fontsize=9)
+    fig.supxlabel("depth d (the ticks of every column)", fontsize=9, y=0.1 / H)
     fig.suptitle(f"{ylabel} at width {width}: measured (solid, mean over seeds), mean-field theory (dashed); "
-                 f"grey: within a factor 2; ▲▼: leaves the plotted ±{YLIM:g} bits", fontsize=10, y=0.995)
-    save(fig, path)
+                 f"grey: the usable range; ▲▼: leaves the plotted ±{YLIM:g} bits", fontsize=10, y=1 - 0.12 / H)
+    save(fig, path, tight=False)
 
 
 def _heatmap_plot(tables: dict, path: Path) -> None:
@@ -119,8 +121,9 @@ def plot_variance(tables: dict, plot_dir: Path) -> list[tuple[str, str, str]]:
         _profile_plot(tables, "backward", plot_dir / "backprop.png", "log2 q_δ[1]/q_δ[d-1]")
         common = (f"Rows: families of initializers; columns: activations; width {w}, mean over seeds. Solid: measured; dashed: "
                   "mean-field theory for the realised weight and bias scales, drawn only where its assumptions hold (i.i.d. or "
-                  "orthogonal zero-mean weights: not zeros, ones, constant, identity). The grey band is the usable range "
-                  f"(within a factor 2, ±{TOLERANCE_LOG2:g} bit); a line that leaves the plotted ±{YLIM:g} bits is cut there and "
+                  "orthogonal zero-mean weights: not zeros, ones, constant, identity). The grey band is the usable range: a factor 2 "
+                  f"(±{TOLERANCE_LOG2:g} bit) widened with depth by twice the spread finite width alone gives the seed mean (the "
+                  f"criterion of the usable depth); a line that leaves the plotted ±{YLIM:g} bits is cut there and "
                   "marked ▲ or ▼. A member without a line of its own says under its panel why: 'a = b' (identical results, "
                   "b's line), not run, left out, failed, diverged, or no finite ratio (a second moment of 0, or an overflow).")
         written += [("second_moment", "Forward: the signal against depth",
