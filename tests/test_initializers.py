@@ -187,6 +187,7 @@ STAT_CASES = [
 
 EXACT_NAMES = {"zeros", "ones", "constant", "identity"}
 SPECIAL_NAMES = {"orthogonal", "sparse"}  # tested by their own structural tests below
+CRITICAL_NAMES = {"edge_of_chaos", "edge_of_chaos_orthogonal"}  # tests/test_critical.py: chi1 = 1 in a wide network
 
 
 def check_sample(w: np.ndarray, t: Target, label: str = "") -> None:
@@ -226,7 +227,7 @@ def check_sample(w: np.ndarray, t: Target, label: str = "") -> None:
 
 
 def test_every_registered_initializer_is_covered():
-    covered = {c[1] for c in STAT_CASES} | EXACT_NAMES | SPECIAL_NAMES
+    covered = {c[1] for c in STAT_CASES} | EXACT_NAMES | SPECIAL_NAMES | CRITICAL_NAMES
     names = set(wb.initializer_names(aliases=False))
     assert names - covered == set(), f"initializers without a target test: {sorted(names - covered)}"
     assert covered - names == set()
@@ -511,7 +512,7 @@ def test_float32_is_cast_of_float64(name, kw):
 @pytest.mark.parametrize("name", sorted(wb.initializer_names()))
 @pytest.mark.parametrize("dtype", ["float32", np.float32, np.dtype("float32"), "float64", np.float64])
 def test_dtype_respected(name, dtype):
-    kw = {"activation": "tanh"} if name == "kumar_normal" else {}
+    kw = {"activation": "tanh"} if name in {"kumar_normal"} | CRITICAL_NAMES else {}
     w = wb.initialize(name, (5, 4), dtype=dtype, **kw)
     assert w.dtype == np.dtype(dtype) and w.shape == (5, 4)
     assert wb.initialize(name, (5, 4), **kw).dtype == np.float64  # default
