@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -62,3 +63,61 @@ def test_no_efficiency_above_one_without_its_note(quick):
 def test_efficiency_note(eff, q25, q75, fused, words):
     note = efficiency_note(dict(efficiency=eff, ratio_q25=q25, ratio_q75=q75, load_1min=2.5, fused_update=fused))
     assert (note == "") if words is None else note.startswith(words), note
+
+
+def test_not_run_failed_and_diverged_are_distinct_and_nan_everywhere(tmp_path, monkeypatch):
+    """A combination outside the grid is 'not run' with its reason; one that overflows is 'diverged' with the
+    reason and NaN in every number; a training run that diverges is NaN with its error, and its verdict fails."""
+    import dataclasses
+
+    import winit_bench as wb
+    from winit_bench import study
+
+    spec = study.make_spec("quick", initializers=["he_normal", "ones"], activations=["relu"], depths=[2, 40], widths=[16, 32], seeds=[0, 1])
+    spec = dataclasses.replace(spec, wide=32, wide_initializers=("ones",), train_initializers=("he_normal",), train_seeds=(0, 1, 2))
+    real = study.BY_NAME["train"].run
+
+    def train(p, cache):
+        if p["seed"] == 1:
+            raise wb.Diverged(7, float("nan"))
+        return real(p, cache)
+
+    monkeypatch.setattr(study.BY_NAME["train"], "run", train)
+    out = study.run_study(spec, tmp_path / "run", progress=False)
+    stab = pd.read_csv(out / "tables" / "stability.csv").set_index(["initializer", "width"])
+    numbers = ["seeds", "usable_depth", "max_abs_log2_forward", "max_abs_log2_backward", "forward_bits_per_layer", "stable"]
+    skipped = stab.loc[("he_normal", 32)]
+    assert skipped.status == "not run" and "runs only ones at width >= 32" in skipped.reason and skipped[numbers].isna().all()
+    for width in (16, 32):  # ones x relu overflows float32 at depth 40 (16^40 > 2^128): diverged, NaN everywhere, with the reason
+        d = stab.loc[("ones", width)]
+        assert d.status == "diverged" and "non-finite values" in d.reason and "overflow" in d.reason and d[numbers].isna().all()
+    assert stab.loc[("he_normal", 16)].status == "ok"
+    tr = pd.read_csv(out / "tables" / "train.csv")
+    bad = tr[tr.seed == 1]
+    assert (bad.status == "diverged").all() and bad.error.str.contains("diverged at step 7").all()
+    assert bad[["initial_loss", "final_loss", "train_accuracy", "test_accuracy"]].isna().all().all()
+    verdicts = pd.read_csv(out / "tables" / "trainability.csv")
+    assert (verdicts.verdict == "fails").all() and verdicts.reason.str.startswith("diverged in 1 of 3 seeds").all()
+    assert (verdicts.finished == 2).all() and (verdicts.diverged == 1).all()
+    report = (out / "report.md").read_text()
+    assert "**Not run** (1 combination: he_normal at width 32)" in report and "Not run is not failed" in report
+
+
+@pytest.mark.parametrize("accs, diverged, failed, want", [
+    ([0.90, 0.92, 0.94], [], [], ("trains", "")),
+    ([0.70, 0.72, 0.74], [], [], ("fails", "the 95% interval lies below 0.8")),
+    ([0.70, 0.95, 0.85], [], [], ("unclear", "the 95% interval contains 0.8")),
+    ([0.95, 0.95], ["Diverged: at step 3"], [], ("fails", "diverged in 1 of 3 seeds: Diverged: at step 3")),
+    ([0.95, 0.95], [], ["RuntimeError: x"], ("failed", "raised in 1 of 3 seeds: RuntimeError: x")),
+    ([0.95], [], [], ("unclear", "one seed: no interval")),
+    ([], [], [], ("not run", "no seed has finished (an incomplete run: --resume)")),
+])
+def test_trainability_verdict(accs, diverged, failed, want):
+    from winit_bench.study.kinds.train import verdict
+
+    mean, low, high, v, why = verdict(accs, diverged, failed, 0.8)
+    assert (v, why) == want
+    if len(accs) >= 2:  # the 95 % t interval: mean ± t_{0.975, n-1} s / sqrt(n)
+        t = {2: 12.706204736174707, 3: 4.302652729911275}[len(accs)]
+        half = t * np.std(accs, ddof=1) / math.sqrt(len(accs))
+        assert (mean, low, high) == pytest.approx((np.mean(accs), np.mean(accs) - half, np.mean(accs) + half), rel=1e-9)

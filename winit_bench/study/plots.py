@@ -47,9 +47,12 @@ def panels(n: int, ncols: int = 4, size=(4.0, 3.2)):
 def clipped_line(ax, x, y, limit: float, **style) -> bool:
     """``y`` drawn up to where it first leaves ``±limit``, cut at the edge and marked there with a triangle.
 
-    True when it was cut (the rest of a runaway line is not drawn).
+    True when it was cut. The rest of a runaway line is not drawn, nor anything from its first NaN on
+    (``0/0``: no ratio left to draw), so no mark ever stands apart from its line.
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if np.isnan(y).any():
+        x, y = x[: int(np.argmax(np.isnan(y)))], y[: int(np.argmax(np.isnan(y)))]
     with np.errstate(invalid="ignore"):
         out = np.abs(y) > limit
     if not out.any():

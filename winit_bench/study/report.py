@@ -103,7 +103,7 @@ def _answer(tables: dict) -> list[str]:
     skipped = stab[stab.status == "not run"] if len(stab) else stab
     if len(skipped):
         for reason, g in skipped.groupby("reason", sort=False):
-            parts.append(f"**Not run** ({len(g)} combinations: {', '.join(sorted(set(g.initializer)))} at width "
+            parts.append(f"**Not run** ({len(g)} combination{'s' * (len(g) != 1)}: {', '.join(sorted(set(g.initializer)))} at width "
                          f"{', '.join(map(str, sorted(set(g.width))))}): {reason}. Not run is not failed: see the failed configurations below.\n")
     return parts + _critical_points(spec)
 

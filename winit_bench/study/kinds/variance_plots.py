@@ -26,29 +26,38 @@ def _status(stab, init: str, act: str, width: int) -> str:
     return s.status.iloc[0] if len(s) else "not run"
 
 
-def _lines(means, members, act, width, column):
-    """``[(label, slot, values, theory values or None)]`` with identical results merged, and the members without a line."""
-    lines, missing = [], []
+def _no_ratio_from(y: np.ndarray) -> int | None:
+    """The depth from which ``y`` has no finite ratio (a NaN: 0/0) before it ever left the plotted range, or None."""
+    with np.errstate(invalid="ignore"):
+        gone = np.isnan(y) | (np.abs(y) > YLIM)
+    i = int(np.argmax(gone)) if gone.any() else None
+    return i + 1 if i is not None and np.isnan(y[i]) else None
+
+
+def _lines(means, stab, members, act, width, column):
+    """``[(label, slot, values, theory values or None)]`` with identical results merged, and notes on the members
+    without a line (or whose line stops): their status, 'a = b', or the depth from which no ratio is finite."""
+    lines, notes = [], []
     for slot, init in enumerate(members):
         m = means.get((init, act, width))
         if m is None:
-            missing.append(init)
+            notes.append(f"{init}: {_status(stab, init, act, width)}")
             continue
         y = m[column].to_numpy(float)
-        if not np.isfinite(y[1:]).any():
-            missing.append(init)
-            continue
-        same = next((l for l in lines if np.array_equal(l[2], y, equal_nan=True)), None)
+        same = next((l for l in lines if np.array_equal(l[2], y, equal_nan=True)), None) if np.isfinite(y[2:]).any() else None
         if same is not None:
-            missing.append(f"{init} = {same[0]}")
+            notes.append(f"{init} = {same[0]}")
             continue
+        stop = _no_ratio_from(y)
+        if stop is not None:
+            notes.append(f"{init}: no finite ratio" + (f" from depth {stop}" if stop > 1 else ""))
         t = m.get(f"theory_{column}") if theory_applies(init, act) else None
         lines.append([init, slot, y, None if t is None else t.to_numpy(float)])
-    return lines, missing
+    return lines, notes
 
 
 def _panel(ax, means, stab, members, act, width, column, seeds: int, depth: int) -> None:
-    lines, missing = _lines(means, members, act, width, column)
+    lines, notes = _lines(means, stab, members, act, width, column)
     tol = tolerances(act, width, seeds, depth)[0 if column == "forward" else 1]
     ax.fill_between(np.arange(1, depth + 1), -tol, tol, color="0.88", lw=0, zorder=0)
     for label, slot, y, t in lines:
@@ -57,8 +66,6 @@ def _panel(ax, means, stab, members, act, width, column, seeds: int, depth: int)
         if t is not None:
             clipped_line(ax, x, t, YLIM, color=SLOT_COLORS[slot], lw=1.0, ls="--")
     ax.axhline(0, color="0.6", lw=0.6, zorder=0)
-    why = {"ok": "no finite ratio"}
-    notes = [i if " = " in i else f"{i}: {why.get(s, s)}" for i in missing for s in [_status(stab, i.split(" = ")[0], act, width)]]
     if notes:  # under the axes, never over the data
         ax.set_xlabel("\n".join(notes), fontsize=6, color="0.3", style="italic")
 
@@ -69,9 +76,9 @@ def _profile_plot(tables: dict, column: str, path: Path, ylabel: str) -> None:
     seeds = len(spec.seeds) if width < spec.wide else len(spec.wide_seeds)
     acts = list(spec.activations)
     fams = families(spec.initializers)
-    W, H = 2.3 * len(acts) + 2.9, 2.1 * len(fams) + 1.1  # inches: the panels, the legends (right), titles and notes
+    W, H = 2.3 * len(acts) + 2.9, 2.3 * len(fams) + 1.4  # inches: the panels, the legends (right), titles and notes
     fig, axes = plt().subplots(len(fams), len(acts), figsize=(W, H), squeeze=False, sharex=True, sharey=True)
-    fig.subplots_adjust(left=0.8 / W, right=1 - 2.0 / W, top=1 - 0.6 / H, bottom=0.75 / H, hspace=0.6, wspace=0.25)
+    fig.subplots_adjust(left=0.8 / W, right=1 - 2.0 / W, top=1 - 0.6 / H, bottom=1.05 / H, hspace=0.75, wspace=0.25)
     axes[0][0].set_ylim(-YLIM * 1.08, YLIM * 1.08)
     axes[0][0].set_yticks([-8, -4, 0, 4, 8])
     for ax in axes.ravel():
@@ -124,8 +131,9 @@ def plot_variance(tables: dict, plot_dir: Path) -> list[tuple[str, str, str]]:
                   "orthogonal zero-mean weights: not zeros, ones, constant, identity). The grey band is the usable range: a factor 2 "
                   f"(±{TOLERANCE_LOG2:g} bit) widened with depth by twice the spread finite width alone gives the seed mean (the "
                   f"criterion of the usable depth); a line that leaves the plotted ±{YLIM:g} bits is cut there and "
-                  "marked ▲ or ▼. A member without a line of its own says under its panel why: 'a = b' (identical results, "
-                  "b's line), not run, left out, failed, diverged, or no finite ratio (a second moment of 0, or an overflow).")
+                  "marked ▲ or ▼. Under a panel, the members without a line of their own, or whose line stops, say why: 'a = b' "
+                  "(identical results: b's line), not run, left out, failed, diverged, or no finite ratio from some depth on (0/0: a "
+                  "second moment of exactly 0, the zeros initializer or a float32 underflow).")
         written += [("second_moment", "Forward: the signal against depth",
                      f"How much the second moment of the pre-activations grows or shrinks over d layers, log2 q_z[d]/q_z[1]. {common}"),
                     ("backprop", "Backward: the gradient against depth",
