@@ -53,6 +53,17 @@ def test_no_efficiency_above_one_without_its_note(quick):
             assert note in report  # beside the number, in the report's throughput table
 
 
+def test_the_throughput_table_carries_the_note():
+    from winit_bench import study
+
+    row = dict(step_s=1.0, matmul_s=1.3, flops=1.0, engine_gflops=1.0, matmul_gflops=1.3, efficiency=1.3, samples_per_s=1.0,
+               ratio_q25=1.2, ratio_q75=1.4, load_1min=3.0, fused_update=True)
+    (got,) = study.BY_NAME["throughput"].table_rows(dict(width=8), dict(status="ok", rows=[row]))
+    assert got["note"] == efficiency_note(row) and got["note"].startswith("above 1 beyond timing noise")
+    (got,) = study.BY_NAME["throughput"].table_rows(dict(width=8), dict(status="ok", rows=[{**row, "efficiency": 0.9}]))
+    assert got["note"] == ""
+
+
 @pytest.mark.parametrize("eff, q25, q75, fused, words", [
     (0.95, 0.9, 1.0, True, None),
     (1.0, 0.9, 1.1, True, None),
