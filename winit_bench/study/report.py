@@ -159,6 +159,7 @@ def _grids(tables: dict) -> list[str]:
         d = tr[tr.depth == tr.depth.max()]
         cell = [f"{m:.2f} [{_num(lo, '{:.2f}')}, {_num(hi, '{:.2f}')}] {v}" if m == m else v for m, lo, hi, v in zip(d.test_accuracy, d.ci_low, d.ci_high, d.verdict)]
         grid = d.assign(cell=cell).pivot(index="initializer", columns="activation", values="cell")
+        grid = grid.reindex(index=[i for i in spec.initializers if i in grid.index], columns=[a for a in spec.activations if a in grid.columns])
         parts += [f"## Trainability at depth {int(d.depth.max())}\n", "Mean test accuracy [95 % t interval] and verdict; "
                   "`trainability.csv` has the reasons. Initializers not listed were not trained.\n", md_table(grid.reset_index())]
     return parts
