@@ -77,12 +77,13 @@ def _profile_plot(tables: dict, column: str, path: Path, ylabel: str) -> None:
     acts = list(spec.activations)
     fams = families(spec.initializers)
     W, H = 2.3 * len(acts) + 2.9, 2.3 * len(fams) + 1.4  # inches: the panels, the legends (right), titles and notes
-    fig, axes = plt().subplots(len(fams), len(acts), figsize=(W, H), squeeze=False, sharex=True, sharey=True)
+    fig, axes = plt().subplots(len(fams), len(acts), figsize=(W, H), squeeze=False)  # not shared: O(n^2) in matplotlib
     fig.subplots_adjust(left=0.8 / W, right=1 - 2.0 / W, top=1 - 0.6 / H, bottom=1.05 / H, hspace=0.75, wspace=0.25)
-    axes[0][0].set_ylim(-YLIM * 1.08, YLIM * 1.08)
-    axes[0][0].set_yticks([-8, -4, 0, 4, 8])
-    for ax in axes.ravel():
-        ax.tick_params(labelsize=7)
+    for (row, col), ax in np.ndenumerate(axes):
+        ax.set_ylim(-YLIM * 1.08, YLIM * 1.08)
+        ax.set_xlim(0, spec.max_depth + 1)
+        ax.set_yticks([-8, -4, 0, 4, 8])
+        ax.tick_params(labelsize=7, labelleft=col == 0, labelbottom=row == len(fams) - 1)
     for row, (fam, members) in enumerate(fams):
         for col, act in enumerate(acts):
             ax = axes[row][col]
