@@ -65,6 +65,21 @@ def test_sigma_w2_per_layer_and_the_registry():
     assert critical_point("gelu").sigma_b2 == 0.2  # none at 0.05 or 0.1: the first of the ladder with one
 
 
+def test_the_theory_knows_their_sigma_w2_per_layer_and_the_command_reports_it(capsys):
+    from winit_bench import cli
+
+    sizes = [64, 128, 128, 10]
+    for init in ("edge_of_chaos", "edge_of_chaos_orthogonal"):
+        net = wb.MLP(sizes, "sigmoid", init, seed=1, dtype="float64")
+        want = theory.network_sigma_w2(init, sizes, "sigmoid")
+        assert want[0] == pytest.approx(critical_point("sigmoid").sigma_w2_input) and want[1] == pytest.approx(critical_point("sigmoid").sigma_w2)
+        got = [w.shape[1] * np.mean(w**2) for w, _ in net.weights()]
+        np.testing.assert_allclose(got, want, rtol=1e-12 if init.endswith("orthogonal") else 0.15)
+    assert cli.main(["init", "edge_of_chaos", "--shape", "256", "256", "--activation", "tanh"]) == 0
+    out = capsys.readouterr().out
+    assert f"target {critical_point('tanh').sigma_w2_input:.6g}" in out  # layer 0: the first layer's scale
+
+
 def test_biases_are_drawn_from_n_0_sigma_b2_on_the_bias_stream():
     seed, act = 4, "selu"
     sb = math.sqrt(critical_point(act).sigma_b2)

@@ -25,7 +25,8 @@ every other layer has the critical ``sigma_w2``. Neutral maps (linear and ReLU w
 
 Where no critical point exists (GELU with ``sigma_b2 = 0.1``; ReLU with a bias; softplus, whose
 ``chi1`` reaches 1 only as ``q* -> inf``) both raise ``ValueError`` with one line that says so.
-Importing :mod:`winit_bench` registers both names in the initializer registry.
+Importing :mod:`winit_bench` registers both names in the initializer registry, with their biases,
+and their weight moments in :mod:`winit_bench.theory` (``n_in Var(W)`` per layer).
 
 >>> import winit_bench as wb
 >>> p = critical_point("tanh")
@@ -142,7 +143,13 @@ def _bias_variance(activation, sigma_b2=None, q0=1.0) -> float:
     return critical_point(activation, sigma_b2, q0).sigma_b2
 
 
+def _moments(n_out, n_in, act, p):
+    """Zero mean, ``n_in Var(W) = sigma_w2`` of the layer, for both schemes (the orthogonal gain gives exactly that)."""
+    return 0.0, _layer_sigma_w2("edge_of_chaos", act, p["sigma_b2"], p["q0"], p["layer"]) / n_in, None
+
+
 for _scheme in (edge_of_chaos, edge_of_chaos_orthogonal):
     register_scheme(_scheme.__name__, _scheme, bias_variance=_bias_variance)
+    theory.register_moments(_scheme.__name__, _moments)
 
 __all__ = ["CriticalPoint", "NAMES", "SIGMA_B2_LADDER", "critical_point", "edge_of_chaos", "edge_of_chaos_orthogonal"]

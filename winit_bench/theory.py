@@ -59,6 +59,7 @@ __all__ = [
     "gauss_expect",
     "gauss_expect2",
     "initializer_sigma_w2",
+    "register_moments",
     "network_sigma_w2",
     "network_qmap",
     "closed_form_variance",
@@ -667,6 +668,13 @@ _MOMENTS = {
 }
 
 
+def register_moments(name: str, moments) -> None:
+    """Give the scheme registered as ``name`` its weight moments: ``moments(n_out, n_in, act, p) -> (mean, var, why)``,
+    ``p`` the scheme's keyword defaults updated with the caller's (``layer`` among them for a scheme that takes
+    one), ``why`` None or the reason the q-map does not describe it (see :func:`initializer_sigma_w2`)."""
+    _MOMENTS[get_scheme(name).__name__] = moments
+
+
 def initializer_sigma_w2(
     name: str,
     fan_out: int,
@@ -718,9 +726,12 @@ def _check_sizes(sizes: ArrayLike) -> list[int]:
 
 
 def network_sigma_w2(name: str, sizes: ArrayLike, activation: str | Activation | None = None, **params) -> np.ndarray:
-    """``sigma_w2`` of each layer ``l = 1..L`` of an MLP with widths ``sizes = (n_0, ..., n_L)``."""
+    """``sigma_w2`` of each layer ``l = 1..L`` of an MLP with widths ``sizes = (n_0, ..., n_L)`` (a scheme that
+    takes a ``layer`` gets each layer's index, as :func:`winit_bench.initialize` passes it)."""
     n = _check_sizes(sizes)
-    return np.array([initializer_sigma_w2(name, n[l], n[l - 1], activation, **params) for l in range(1, len(n))])
+    layered = "layer" in (get_scheme(name).__kwdefaults__ or {})
+    return np.array([initializer_sigma_w2(name, n[l], n[l - 1], activation, **params, **({"layer": l - 1} if layered else {}))
+                     for l in range(1, len(n))])
 
 
 def network_qmap(

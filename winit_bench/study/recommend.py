@@ -63,22 +63,19 @@ def pick(stab: pd.DataFrame, train: pd.DataFrame, act: str, width: int, order) -
 def mean_field(init: str, act: str, width: int, var: pd.DataFrame) -> dict:
     """``sigma_w2, sigma_b2, chi1, xi_q, xi_c, xi_grad`` of ``init`` for ``act`` and a ``note`` when theory has none."""
     from .. import theory
-    from ..critical import NAMES, critical_point
-    from ..initializers import bias_variance
+    from ..initializers import bias_variance, get_scheme
 
     nan = dict(sigma_w2=math.nan, sigma_b2=math.nan, chi1=math.nan, xi_q=math.nan, xi_c=math.nan, xi_grad=math.nan)
-    if init in NAMES:
-        p = critical_point(act)
-        sw2, sb2 = p.sigma_w2, p.sigma_b2
-    elif init in DATA_DEPENDENT:
+    if init in DATA_DEPENDENT:
         g = var[(var.initializer == init) & (var.activation == act) & (var.width == width)] if len(var) else var
         hidden = g[(g.layer > 1) & (g.layer < g.layer.max())] if len(g) else g
         if not len(hidden):
             return {**nan, "note": f"{init} was not measured: no realised scales"}
         sw2, sb2 = float(hidden.sigma_w2.mean()), float(hidden.sigma_b2.mean())
     else:
+        hidden = {"layer": 1} if "layer" in (get_scheme(init).__kwdefaults__ or {}) else {}  # a hidden layer's, not the first's
         try:
-            sw2, sb2 = theory.initializer_sigma_w2(init, width, width, act), bias_variance(init, act)
+            sw2, sb2 = theory.initializer_sigma_w2(init, width, width, act, **hidden), bias_variance(init, act)
         except ValueError as exc:
             return {**nan, "note": f"mean-field theory does not describe {init}: {str(exc).split(';')[0]}"}
     out = dict(sigma_w2=sw2, sigma_b2=sb2, chi1=theory.chi1(act, sw2, sb2), xi_q=math.nan, xi_c=math.nan, note="")
