@@ -46,14 +46,70 @@ def expect(g, q: float) -> float:
     return total / math.sqrt(2 * math.pi)
 
 
-def qmap(act: str, sigma_w2, q0: float) -> np.ndarray:
-    """Mean-field ``q_z[1..L]`` without biases: ``q[1] = sw2[1] q0``, ``q[l] = sw2[l] E[f(sqrt(q[l-1]) u)^2]``."""
+def qmap(act: str, sigma_w2, q0: float, sigma_b2=None) -> np.ndarray:
+    """Mean-field ``q_z[1..L]``: ``q[1] = sw2[1] q0 + sb2[1]``, ``q[l] = sw2[l] E[f(sqrt(q[l-1]) u)^2] + sb2[l]``."""
     f = ACTIVATIONS[act][0]
+    sb2 = np.zeros(len(sigma_w2)) if sigma_b2 is None else np.asarray(sigma_b2, dtype=float)
     out, q = [], q0
     for l, sw2 in enumerate(sigma_w2):
-        q = sw2 * (q if l == 0 else expect(lambda x: f(x) ** 2, q))
+        q = sw2 * (q if l == 0 else expect(lambda x: f(x) ** 2, q)) + sb2[l]
         out.append(q)
     return np.array(out)
+
+
+def fixed_point(act: str, sw2: float, sb2: float) -> float:
+    """``q*`` by iterating the q-map from 1 until it stops moving (attracting fixed points only); inf when q explodes."""
+    f, q = ACTIVATIONS[act][0], 1.0
+    for _ in range(100_000):
+        nxt = sw2 * expect(lambda x: f(x) ** 2, q) + sb2
+        if abs(nxt - q) <= 1e-14 * q:
+            return nxt
+        if nxt > 1e12:
+            return math.inf
+        q = nxt
+    raise RuntimeError(f"the q-map of {act} does not settle at sigma_w2={sw2}, sigma_b2={sb2}")
+
+
+def chi1(act: str, sw2: float, sb2: float) -> float:
+    """``sw2 E[f'(sqrt(q*) u)^2]``; for ReLU and leaky ReLU without bias (every q fixed) at q = 1."""
+    q = 1.0 if act in ("relu", "leaky_relu") else fixed_point(act, sw2, sb2)
+    return math.inf if q == math.inf else sw2 * expect(lambda x: ACTIVATIONS[act][1](x) ** 2, q)
+
+
+def chi_q(act: str, sw2: float, sb2: float) -> float:
+    """The q-map's slope at ``q*``: ``sw2 d/dq E[f(sqrt(q) u)^2]``, by a central difference."""
+    q = 1.0 if act in ("relu", "leaky_relu") else fixed_point(act, sw2, sb2)
+    g = lambda x: ACTIVATIONS[act][0](x) ** 2  # noqa: E731
+    return sw2 * (expect(g, q * (1 + 1e-5)) - expect(g, q * (1 - 1e-5))) / (2e-5 * q)
+
+
+def critical_sigma_w2(act: str, sb2: float) -> float:
+    """The ``sigma_w2`` with ``chi1 = 1`` at ``sb2``, by bisection in ``ln sigma_w2`` (ReLU family: ``2/(1 + a^2)``)."""
+    if act == "relu":
+        return 2.0
+    if act == "leaky_relu":
+        return 2.0 / (1 + LEAKY_SLOPE**2)
+    lo, hi = math.log(0.1), math.log(1000.0)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if chi1(act, math.exp(mid), sb2) < 1 else (lo, mid)
+    return math.exp(0.5 * (lo + hi))
+
+
+def lsuv(weights, biases, X, act: str, tol: float = 0.1, max_iter: int = 10):
+    """Mishkin & Matas 2015 from the given (orthogonal) start: layer by layer, ``W /= sqrt(Var z)`` on ``X`` until
+    ``|Var z - 1| < tol``; returns the new weights (the last layer linear)."""
+    f, out, a = ACTIVATIONS[act][0], [], X
+    for l, (W, b) in enumerate(zip(weights, biases)):
+        for _ in range(max_iter + 1):
+            z = a @ W.T + b
+            v = z.var()
+            if abs(v - 1) < tol:
+                break
+            W = W / math.sqrt(v)
+        out.append(W)
+        a = z if l == len(weights) - 1 else f(z)
+    return out
 
 
 def chi_backward(act: str, sigma_w2, q_z_pred, q_delta_out: float) -> np.ndarray:
@@ -74,12 +130,22 @@ def kappa(act: str) -> float:
     return expect(lambda x: f(x) ** 4, 1.0) / expect(lambda x: f(x) ** 2, 1.0) ** 2 - 1.0
 
 
-def forward(weights, X, act: str):
-    """Pre-activations ``z[l]`` and activations ``a[l]`` (the output layer linear, no biases)."""
+def kappa_backward(act: str) -> float:
+    """``3 E[f'^4]/E[f'^2]^2 - 1`` at ``z ~ N(0, 1)``: the relative variance of one unit's ``(f'(z) g)^2``, ``g ~ N(0, 1)``."""
+    df = ACTIVATIONS[act][1]
+    return 3 * expect(lambda x: df(x) ** 4, 1.0) / expect(lambda x: df(x) ** 2, 1.0) ** 2 - 1.0
+
+
+#: Student's t 0.975 quantiles (tables), by degrees of freedom
+T975 = {1: 12.706204736174707, 2: 4.302652729911275, 3: 3.182446305284263, 4: 2.7764451051977987}
+
+
+def forward(weights, X, act: str, biases=None):
+    """Pre-activations ``z[l]`` and activations ``a[l]`` (the output layer linear; biases 0 unless given)."""
     f = ACTIVATIONS[act][0]
     zs, As, a = [], [], X
     for l, W in enumerate(weights):
-        z = a @ W.T
+        z = a @ W.T + (0.0 if biases is None else biases[l])
         a = z if l == len(weights) - 1 else f(z)
         zs.append(z)
         As.append(a)
@@ -103,12 +169,12 @@ def log_softmax(z):
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def train_softmax(weights, X, y, act: str, *, steps: int, batch: int, lr: float, rng):
+def train_softmax(weights, X, y, act: str, *, steps: int, batch: int, lr: float, rng, biases=None):
     """Plain SGD on mean cross-entropy, batches ``rng.integers(0, n, batch)``; updates ``weights`` in place.
 
-    Biases start at 0 and train too. Returns each step's loss before its update, and the biases.
+    Biases start at 0 (or the given ones) and train too. Returns each step's loss before its update, and the biases.
     """
-    biases = [np.zeros(W.shape[0]) for W in weights]
+    biases = [np.zeros(W.shape[0]) for W in weights] if biases is None else [b.copy() for b in biases]
     f, df = ACTIVATIONS[act]
     losses = []
     for _ in range(steps):

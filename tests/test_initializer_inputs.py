@@ -21,11 +21,11 @@ from winit_bench import memory
 from winit_bench import theory as T
 from winit_bench.initializers import get_scheme
 
-ACT = {"kumar_normal": "tanh"}  # the one scheme that needs an activation
+ACT = {"kumar_normal": "tanh", "edge_of_chaos": "tanh", "edge_of_chaos_orthogonal": "tanh"}  # the schemes that need an activation
 
 
 def params_of(name: str) -> list[inspect.Parameter]:
-    skip = {"shape", "rng", "dtype", "activation"}
+    skip = {"shape", "rng", "dtype", "activation", "layer"}  # layer: the position initialize passes, not a parameter
     return [p for p in inspect.signature(get_scheme(name)).parameters.values() if p.name not in skip]
 
 

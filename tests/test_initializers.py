@@ -188,6 +188,7 @@ STAT_CASES = [
 
 EXACT_NAMES = {"zeros", "ones", "constant", "identity"}
 SPECIAL_NAMES = {"orthogonal", "sparse"}  # tested by their own structural tests below
+CRITICAL_NAMES = {"edge_of_chaos", "edge_of_chaos_orthogonal"}  # tests/test_critical.py: chi1 = 1 in a wide network
 
 
 def check_sample(w: np.ndarray, t: Target, label: str = "") -> None:
@@ -227,7 +228,7 @@ def check_sample(w: np.ndarray, t: Target, label: str = "") -> None:
 
 
 def test_every_registered_initializer_is_covered():
-    covered = {c[1] for c in STAT_CASES} | EXACT_NAMES | SPECIAL_NAMES
+    covered = {c[1] for c in STAT_CASES} | EXACT_NAMES | SPECIAL_NAMES | CRITICAL_NAMES
     names = set(wb.initializer_names(aliases=False))
     assert names - covered == set(), f"initializers without a target test: {sorted(names - covered)}"
     assert covered - names == set()
@@ -497,7 +498,8 @@ def test_declared_moments_are_those_of_the_draws(name, kw):
     standard errors of a variance (``sqrt((k - 1)/n)`` relative, ``k`` the sample kurtosis). The
     shape is not square, so ``n_in`` for ``n_out`` (a factor 1.5) is caught; so is any factor of 2.
     """
-    shape, act = (256, 384), "sigmoid" if name == "kumar_normal" else None  # sigmoid: Kumar's 12.8, not 1 or 2
+    needs = {"kumar_normal": "sigmoid", "edge_of_chaos": "tanh", "edge_of_chaos_orthogonal": "tanh"}
+    shape, act = (256, 384), needs.get(name)  # sigmoid: Kumar's 12.8, not 1 or 2
     m = weight_moments(name, shape, act, **kw)
     x = wb.initialize(name, shape, seed=5, activation=act, **kw).ravel()
     if name in DETERMINISTIC:
@@ -544,7 +546,7 @@ def test_float32_is_cast_of_float64(name, kw):
 @pytest.mark.parametrize("name", sorted(wb.initializer_names()))
 @pytest.mark.parametrize("dtype", ["float32", np.float32, np.dtype("float32"), "float64", np.float64])
 def test_dtype_respected(name, dtype):
-    kw = {"activation": "tanh"} if name == "kumar_normal" else {}
+    kw = {"activation": "tanh"} if name in {"kumar_normal"} | CRITICAL_NAMES else {}
     w = wb.initialize(name, (5, 4), dtype=dtype, **kw)
     assert w.dtype == np.dtype(dtype) and w.shape == (5, 4)
     assert wb.initialize(name, (5, 4), **kw).dtype == np.float64  # default

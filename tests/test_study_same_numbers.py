@@ -1,7 +1,6 @@
-"""A small `winit-bench run` gives the same tables as the study did before it became a package.
+"""A small `winit-bench run` gives the same tables as the golden ones (tests/data/study_golden/README.md).
 
-The expected tables were written by that code (tests/data/study_golden/README.md); timings are
-not compared. A change to the study that is not meant to change a number must keep this green.
+Timings are not compared. A change to the study that is not meant to change a number must keep this green.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ GOLDEN = Path(__file__).parent / "data" / "study_golden"
 COMMAND = ["run", "--profile", "quick", "--initializers", "lecun_normal,he_normal,orthogonal,kumar_normal",
            "--activations", "tanh,relu,sigmoid", "--depths", "1,2,4", "--widths", "32", "--seeds", "0,1",
            "--dtype", "float64", "--backend", "numpy", "--no-progress"]
-TABLES = ("variance", "variance_by_depth", "stability", "train", "recommendations", "failures")
+TABLES = ("variance", "variance_by_depth", "stability", "train", "trainability", "recommendations", "failures")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """winit_bench: weight initializers, one MLP engine on NumPy/Numba/CuPy, and variance diagnostics against mean-field theory."""
 
-from . import theory
+from . import critical, theory  # critical registers the edge-of-chaos initializers
 from .activations import Activation, activation_names, get_activation
 from .backends import BackendUnavailable, UnknownBackend, available_backends, get_backend, use_backend
 from .compare import compare_to_theory
@@ -23,6 +23,7 @@ __all__ = [
     "UnknownBackend",
     "available_backends",
     "compare_to_theory",
+    "critical",
     "is_symmetric",
     "layer_stats",
     "load_asv_results",

@@ -27,6 +27,7 @@ import difflib
 import math
 import numbers
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -111,3 +112,43 @@ def unknown_name_message(kind: str, name: object, valid) -> str:
     close = difflib.get_close_matches(str(name), valid, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown {kind} {name!r}{hint}; valid: {', '.join(valid)}"
+
+
+# --------------------------------------------------------------------------- shapes, dtypes, declared parameters
+
+Shape = tuple[int, int]
+DTYPES = ("float32", "float64")
+_MAX_DIM = np.iinfo(np.intp).max  # NumPy cannot index a longer axis
+
+
+def check_shape(shape) -> Shape:
+    """``shape`` as a pair of Python ints ``(fan_out, fan_in)``: two positive integers (bools and floats refused)."""
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        dims = ()
+    if isinstance(shape, str) or len(dims) != 2 or not all(is_integer(d) for d in dims):
+        raise TypeError(f"shape must be 2-D (fan_out, fan_in) of positive integers, got {shape!r}")
+    if not all(1 <= d <= _MAX_DIM for d in dims):
+        raise ValueError(f"shape must have positive dimensions (fan_out, fan_in) of at most {_MAX_DIM}, got {shape!r}")
+    return int(dims[0]), int(dims[1])
+
+
+def check_dtype(dtype) -> np.dtype:
+    try:
+        dt = None if dtype is None else np.dtype(dtype)
+    except (TypeError, ValueError):
+        dt = None
+    if dt is None or dt.name not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return dt
+
+
+def check_params(scheme: Callable, params: dict) -> dict:
+    """``params`` checked against ``scheme``'s declaration: unknown names are a TypeError, each value passes its check."""
+    unknown = sorted(set(params) - set(scheme.checks))
+    if unknown:
+        raise TypeError(
+            f"{scheme.__name__} got unknown parameter(s) {', '.join(unknown)}; it accepts: {', '.join(scheme.checks) or 'none'}"
+        )
+    return {k: scheme.checks[k](k, v) for k, v in params.items()}

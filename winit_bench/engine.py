@@ -24,11 +24,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import streams
 from .activations import Activation, get_activation, linear
 from .backends import Backend, get_backend
 from .engine_buffers import Buffers, check_sizes, estimate_bytes, shared_scratch
-from .initializers import check_dtype, initialize
+from .initializers import bias_variance, check_dtype, initialize, initialize_bias
 from .memory import require_fits
 
 OUTPUTS = ("linear", "softmax")
@@ -64,8 +63,9 @@ class MLP:
     """A fully connected network ``sizes[0] -> ... -> sizes[-1]`` with one hidden activation.
 
     ``initializer`` draws every weight matrix (layer ``l`` from child stream ``l`` of ``seed``;
-    ``init_params`` go to it); biases are ``bias + bias_std * N(0, 1)`` (zero by default), layer ``l``'s
-    from the stream ``SeedSequence(seed, spawn_key=(l, 1))``, independent of every weight.
+    ``init_params`` go to it); biases are ``bias + bias_std * N(0, 1)``, layer ``l``'s from the stream
+    ``SeedSequence(seed, spawn_key=(l, 1))``, independent of every weight (:func:`~winit_bench.initializers.initialize_bias`).
+    ``bias_std=None`` (default) takes the initializer's own: 0, or ``sqrt(sigma_b2)`` for the edge-of-chaos schemes.
     ``output="linear"`` trains on mean-squared error, ``"softmax"`` on cross-entropy with integer
     labels or one-hot rows.
     """
@@ -81,7 +81,7 @@ class MLP:
         dtype: str = "float32",
         backend: str | Backend | None = None,
         bias: float = 0.0,
-        bias_std: float = 0.0,
+        bias_std: float | None = None,
         _weights: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
         **init_params: Any,
     ):
@@ -89,10 +89,10 @@ class MLP:
         self.activation = get_activation(activation)
         if output not in OUTPUTS:
             raise ValueError(f"unknown output {output!r}; valid: {', '.join(OUTPUTS)}")
-        if not (math.isfinite(bias) and math.isfinite(bias_std) and bias_std >= 0):
+        if not (math.isfinite(bias) and (bias_std is None or (math.isfinite(bias_std) and bias_std >= 0))):
             raise ValueError(f"bias must be finite and bias_std finite and >= 0, got bias={bias!r}, bias_std={bias_std!r}")
         self.output, self.seed, self.initializer = output, seed, initializer
-        self.init_params, self.bias, self.bias_std = dict(init_params), float(bias), float(bias_std)
+        self.init_params, self.bias, self.bias_std = dict(init_params), float(bias), None if bias_std is None else float(bias_std)
         self.dtype = check_dtype(dtype)
         require_fits(estimate_bytes(self.sizes, 0, self.dtype), f"the parameters and gradients of MLP(sizes={self.sizes}, {self.dtype.name})")
         self.backend = get_backend(backend)
@@ -130,12 +130,12 @@ class MLP:
     def _draw(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """The initial ``(W, b)`` of every layer: ``W`` from the initializer's stream of layer ``l``, ``b`` from its bias stream."""
         params = []
+        std = self.bias_std
+        if std is None:  # the initializer's own biases (zero but for the edge-of-chaos schemes)
+            std = math.sqrt(bias_variance(self.initializer, self.activation, **self.init_params))
         for l, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
             w = initialize(self.initializer, (n_out, n_in), seed=self.seed, layer=l, activation=self.activation, dtype=self.dtype, **self.init_params)
-            b = np.full(n_out, self.bias, dtype=np.float64)
-            if self.bias_std:
-                b += self.bias_std * streams.biases(self.seed, l).standard_normal(n_out)
-            params.append((w, b.astype(self.dtype)))
+            params.append((w, initialize_bias(n_out, seed=self.seed, layer=l, mean=self.bias, std=std, dtype=self.dtype)))
         return params
 
     # ------------------------------------------------------------------ parameters

@@ -13,7 +13,6 @@ import numpy as np
 from .activations import Activation, get_activation
 from .checks import OPTIONAL, OneOf, unknown_name_message
 from .gaussian import expect
-from .initializers import kumar_variance_factor
 
 _TORCH_GAINS = {
     "linear": 1.0, "identity": 1.0, "conv1d": 1.0, "conv2d": 1.0, "conv3d": 1.0,
@@ -21,6 +20,26 @@ _TORCH_GAINS = {
     "sigmoid": 1.0, "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0), "selu": 0.75,
 }  # fmt: skip
 GAIN_CRITERIA = ("torch", "forward", "centered", "backward", "kumar")
+
+
+def kumar_variance_factor(activation) -> float:
+    """``1/(f'(0)^2 (1 + f(0)^2))``, Kumar's ``n_in Var(W)``; 2 for the ReLU family.
+
+    Sigmoid: ``1/((1/16)(5/4)) = 12.8``; tanh: 1. Raises for activations with ``f'(0) = 0`` or no
+    derivative at 0.
+    """
+    act = get_activation(activation)
+    if act.family == "relu":
+        slope = act.param or 0.0
+        return 2.0 / (1.0 + slope * slope)
+    at = np.array([-1e-300, 0.0, 1e-300])
+    d_left, _, d_right = act.derivative(at)
+    if not math.isclose(d_left, d_right, rel_tol=1e-9, abs_tol=1e-12):
+        raise ValueError(f"kumar_normal needs an activation differentiable at 0; {act} is not (f'(0-)={d_left:g}, f'(0+)={d_right:g})")
+    f0, d0 = float(act(np.array(0.0))), float(d_right)
+    if d0 == 0:
+        raise ValueError(f"kumar_normal is undefined for {act}: its derivative at 0 is 0")
+    return (1.0 / d0) * (1.0 / d0) / (1.0 + f0 * f0)  # inf, not ZeroDivisionError, when d0 * d0 underflows
 
 
 def calculate_gain(activation: str | Activation, param: float | None = None, *, criterion: str = "torch") -> float:

@@ -27,12 +27,11 @@ import numpy as np
 
 from . import streams
 from .activations import Activation, get_activation
-from .checks import FINITE, NON_NEGATIVE, OPTIONAL, OneOf, Real, is_integer, unknown_name_message
+from .checks import DTYPES, Shape, FINITE, NON_NEGATIVE, OPTIONAL, OneOf, Real, check_dtype, check_params, check_shape, unknown_name_message
+from .gains import kumar_variance_factor
 from .memory import require_fits
 from .distributions import Constant, Identity, Moments, Normal, Orthogonal, Sparse, TruncatedNormal, Uniform
 
-Shape = tuple[int, int]
-DTYPES = ("float32", "float64")
 FAN_MODES = ("fan_in", "fan_out", "fan_avg")
 DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
 
@@ -157,26 +156,6 @@ def he_uniform(shape, *, activation=None, mode="fan_in", slope=None, gain=None):
     return Uniform(-bound, bound)
 
 
-def kumar_variance_factor(activation) -> float:
-    """``1/(f'(0)^2 (1 + f(0)^2))``, Kumar's ``n_in Var(W)``; 2 for the ReLU family.
-
-    Sigmoid: ``1/((1/16)(5/4)) = 12.8``; tanh: 1. Raises for activations with ``f'(0) = 0`` or no
-    derivative at 0.
-    """
-    act = get_activation(activation)
-    if act.family == "relu":
-        slope = act.param or 0.0
-        return 2.0 / (1.0 + slope * slope)
-    at = np.array([-1e-300, 0.0, 1e-300])
-    d_left, _, d_right = act.derivative(at)
-    if not math.isclose(d_left, d_right, rel_tol=1e-9, abs_tol=1e-12):
-        raise ValueError(f"kumar_normal needs an activation differentiable at 0; {act} is not (f'(0-)={d_left:g}, f'(0+)={d_right:g})")
-    f0, d0 = float(act(np.array(0.0))), float(d_right)
-    if d0 == 0:
-        raise ValueError(f"kumar_normal is undefined for {act}: its derivative at 0 is 0")
-    return (1.0 / d0) * (1.0 / d0) / (1.0 + f0 * f0)  # inf, not ZeroDivisionError, when d0 * d0 underflows
-
-
 def kumar_normal(shape, *, activation=None):
     """``W ~ N(0, 1/(n_in f'(0)^2 (1 + f(0)^2)))`` for any ``f`` differentiable at 0; ReLU family ``2/n_in`` — Kumar 2017, arXiv:1704.08863.
 
@@ -244,7 +223,7 @@ def _register(*schemes) -> dict[str, Callable]:
     """``{name: scheme}``; every keyword parameter of a scheme must be declared with :func:`_takes`."""
     for f in schemes:
         f.checks = getattr(f, "checks", {})
-        declared = [p for p in inspect.signature(f).parameters if p not in ("shape", "activation")]
+        declared = [p for p in inspect.signature(f).parameters if p not in ("shape", "activation", "layer")]
         if sorted(declared) != sorted(f.checks):
             raise TypeError(f"{f.__name__}: parameters {declared} but checks declared for {sorted(f.checks)}")
     return {f.__name__: f for f in schemes}
@@ -264,6 +243,53 @@ ALIASES = {
 }
 
 
+#: σ_b² rules of the schemes whose biases are not zero: name -> ``rule(activation, **params)`` (see :func:`bias_variance`)
+_BIAS_VARIANCE: dict[str, Callable] = {}
+
+
+def register_scheme(name: str, scheme: Callable, *, checks: dict | None = None, bias_variance: Callable | None = None) -> None:
+    """Add ``scheme`` to the registry under ``name`` (modules above this one add theirs: :mod:`winit_bench.critical`).
+
+    ``checks`` declare its keyword parameters as :func:`_takes` does for the schemes here;
+    ``bias_variance(activation, **params) -> sigma_b2`` declares the variance of the biases the scheme
+    goes with (default: zero biases); :class:`winit_bench.MLP` draws them (:func:`initialize_bias`).
+    A scheme that declares a ``layer`` keyword receives the layer index from :func:`initialize`.
+    """
+    key = name.lower()
+    if key in ALIASES or (key in _SCHEMES and _SCHEMES[key] is not scheme):
+        raise ValueError(f"an initializer named {name!r} is already registered")
+    scheme.checks = dict(checks or {})
+    _register(scheme)  # every keyword parameter declared
+    _SCHEMES[key] = scheme
+    if bias_variance is not None:
+        _BIAS_VARIANCE[key] = bias_variance
+
+
+def bias_variance(name: str, activation: str | Activation | None = None, **params) -> float:
+    """``sigma_b2``, the variance of the biases the initializer ``name`` goes with: 0 unless it declares one.
+
+    >>> bias_variance("he_normal", "relu")
+    0.0
+    """
+    get_scheme(name)  # the name checked, aliases resolved
+    rule = _BIAS_VARIANCE.get(ALIASES.get(name.lower(), name.lower()))
+    return 0.0 if rule is None else float(rule(_activation(activation), **params))
+
+
+def initialize_bias(n_out: int, *, seed: int = 0, layer: int = 0, mean: float = 0.0, std: float = 0.0, dtype: str = "float64") -> np.ndarray:
+    """Layer ``layer``'s biases ``b = mean + std * N(0, 1)``, drawn from the bias stream
+    ``SeedSequence(seed, spawn_key=(layer, 1))`` (:func:`winit_bench.streams.biases`), independent of every weight.
+
+    >>> initialize_bias(3, std=0.0)
+    array([0., 0., 0.])
+    """
+    b = np.full(int(n_out), float(mean), dtype=np.float64)
+    if std:
+        layer_rng(seed, layer)  # the same checks of seed and layer as the weights
+        b += float(std) * streams.biases(int(seed), int(layer)).standard_normal(int(n_out))
+    return b.astype(check_dtype(dtype))
+
+
 def initializer_names(*, aliases: bool = True) -> tuple[str, ...]:
     """Every registered initializer name (with the glorot_*/kaiming_* aliases unless ``aliases=False``)."""
     return tuple(_SCHEMES) + (tuple(ALIASES) if aliases else ())
@@ -277,42 +303,6 @@ def get_scheme(name: str) -> Callable:
     if key not in _SCHEMES:
         raise ValueError(unknown_name_message("initializer", name, initializer_names()))
     return _SCHEMES[key]
-
-
-_MAX_DIM = np.iinfo(np.intp).max  # NumPy cannot index a longer axis
-
-
-def check_shape(shape) -> Shape:
-    """``shape`` as a pair of Python ints ``(fan_out, fan_in)``: two positive integers (bools and floats refused)."""
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        dims = ()
-    if isinstance(shape, str) or len(dims) != 2 or not all(is_integer(d) for d in dims):
-        raise TypeError(f"shape must be 2-D (fan_out, fan_in) of positive integers, got {shape!r}")
-    if not all(1 <= d <= _MAX_DIM for d in dims):
-        raise ValueError(f"shape must have positive dimensions (fan_out, fan_in) of at most {_MAX_DIM}, got {shape!r}")
-    return int(dims[0]), int(dims[1])
-
-
-def check_dtype(dtype) -> np.dtype:
-    try:
-        dt = None if dtype is None else np.dtype(dtype)
-    except (TypeError, ValueError):
-        dt = None
-    if dt is None or dt.name not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    return dt
-
-
-def check_params(scheme: Callable, params: dict) -> dict:
-    """``params`` checked against ``scheme``'s declaration: unknown names are a TypeError, each value passes its check."""
-    unknown = sorted(set(params) - set(scheme.checks))
-    if unknown:
-        raise TypeError(
-            f"{scheme.__name__} got unknown parameter(s) {', '.join(unknown)}; it accepts: {', '.join(scheme.checks) or 'none'}"
-        )
-    return {k: scheme.checks[k](k, v) for k, v in params.items()}
 
 
 def layer_rng(seed: int, layer: int) -> np.random.Generator:
@@ -355,7 +345,7 @@ def initialize(
         activation = get_activation(activation)
     rng = layer_rng(seed, layer)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, with its cause
-        law = scheme(shape, activation=activation, **kw)
+        law = scheme(shape, activation=activation, **_at_layer(scheme, layer), **kw)
         need = shape[0] * shape[1] * (dt.itemsize + law.work_bytes)
         require_fits(need, f"{scheme.__name__} weights of shape {shape} in {dt.name}")
         w = law.draw(rng, shape, dt)
@@ -364,7 +354,7 @@ def initialize(
     return w
 
 
-def weight_moments(name: str, shape: tuple[int, int], activation: str | Activation | None = None, **params) -> Moments:
+def weight_moments(name: str, shape: tuple[int, int], activation: str | Activation | None = None, *, layer: int = 0, **params) -> Moments:
     """Mean and variance of one weight drawn by ``initialize(name, shape, activation=..., **params)``.
 
     The moments of the law the scheme draws from, computed from the same float parameters as the
@@ -382,7 +372,12 @@ def weight_moments(name: str, shape: tuple[int, int], activation: str | Activati
     shape = check_shape(shape)
     kw = check_params(scheme, params)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflowing variance is inf
-        return scheme(shape, activation=_activation(activation), **kw).moments(shape)
+        return scheme(shape, activation=_activation(activation), **_at_layer(scheme, layer), **kw).moments(shape)
+
+
+def _at_layer(scheme: Callable, layer: int) -> dict:
+    """``{"layer": layer}`` for a scheme whose law depends on the layer's position (edge of chaos), else nothing."""
+    return {"layer": int(layer)} if "layer" in inspect.signature(scheme).parameters else {}
 
 
 def _non_finite(scheme: Callable, dt: np.dtype, params: dict, activation) -> Exception:

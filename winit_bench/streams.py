@@ -24,6 +24,7 @@ VARIANCE_TARGET_OFFSET = 20_000
 TRAIN_BATCHES_TAG = (0xB47C, 0xB47C)
 SYMMETRY_TAG = (0x5E77, 0x5E77)
 ERROR_TARGET_TAG = (0xD1A9, 0x7A29)
+LSUV_BATCH_TAG = (0x15B7, 0x15B7)
 
 
 def _rng(entropy: int, key: tuple = ()) -> np.random.Generator:
@@ -65,14 +66,20 @@ def error_target(seed: int) -> np.random.Generator:
     return _rng(seed, ERROR_TARGET_TAG)
 
 
+def lsuv_batch(seed: int) -> np.random.Generator:
+    """The batch the study fits LSUV on (the data-dependent initializer), apart from the batch it measures."""
+    return _rng(seed, LSUV_BATCH_TAG)
+
+
 def identity(purpose: str, seed: int, layer: int = 0) -> tuple[int, tuple]:
     """The ``(entropy, spawn_key)`` of a purpose's stream, to compare streams without drawing."""
     table = {
         "weights": (seed, (layer,)), "biases": (seed, (layer, 1)),
         "variance_input": (VARIANCE_INPUT_OFFSET + seed, ()), "variance_target": (VARIANCE_TARGET_OFFSET + seed, ()),
         "train_batches": (seed, TRAIN_BATCHES_TAG), "symmetry": (seed, SYMMETRY_TAG), "error_target": (seed, ERROR_TARGET_TAG),
+        "lsuv_batch": (seed, LSUV_BATCH_TAG),
     }
     return table[purpose]
 
 
-PURPOSES = ("weights", "biases", "variance_input", "variance_target", "train_batches", "symmetry", "error_target")
+PURPOSES = ("weights", "biases", "variance_input", "variance_target", "train_batches", "symmetry", "error_target", "lsuv_batch")

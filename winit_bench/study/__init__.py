@@ -2,15 +2,19 @@
 
 - :mod:`~winit_bench.study.spec` and :mod:`~winit_bench.study.profiles`: what a study is;
 - :mod:`~winit_bench.study.kinds`: the experiment kinds (variance, train, throughput), one class each;
+- :mod:`~winit_bench.study.inits`: how the study initialises a network (the registry's schemes with their
+  biases, LSUV on a batch of its own, the combinations left out by design);
 - :mod:`~winit_bench.study.store`: the run folder (lock, ``run.json``, ``configs.jsonl``);
 - :mod:`~winit_bench.study.executors` and :mod:`~winit_bench.study.dask`: where configurations run;
 - :mod:`~winit_bench.study.runner`: the run itself; :mod:`~winit_bench.study.tables`,
-  :mod:`~winit_bench.study.summary` and :mod:`~winit_bench.study.report`: what it writes.
+  :mod:`~winit_bench.study.summary`, :mod:`~winit_bench.study.ratios` (the log2 ratios and the usable
+  depth), :mod:`~winit_bench.study.recommend` (the answer per activation) and
+  :mod:`~winit_bench.study.report`: what it writes.
 
 >>> from winit_bench import study
 >>> spec = study.make_spec("quick", initializers=["he_normal"], activations=["relu"], depths=[2], widths=[16])
->>> [c.kind for c in study.grid(spec)]
-['variance', 'train', 'throughput']
+>>> [c.kind for c in study.grid(spec)]   # one network; trained on 3 seeds; one timing
+['variance', 'train', 'train', 'train', 'throughput']
 """
 
 from __future__ import annotations

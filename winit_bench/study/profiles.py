@@ -4,30 +4,36 @@ Each profile has two halves: ``study``, the grid of ``winit-bench run`` (fields 
 :class:`winit_bench.study.Spec`), and ``bench``, the parameter grids of the asv suite
 (``benchmarks/common.py`` reads them through ``$WINIT_BENCH_PROFILE``).
 
-* ``quick``: CI and smoke runs, a few minutes on 2 cores;
-* ``default``: a user's machine;
+* ``quick``: CI and smoke runs, under 30 s on 2 cores;
+* ``default``: a user's machine, under 3 minutes on 2 busy cores (docs/run.md has the measured times);
 * ``full``: a GPU box, widths and batches up to 4096.
 """
 
 from __future__ import annotations
 
-from ..initializers import initializer_names
+from .inits import study_initializer_names
 
 DEFAULT_ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu", "gelu")
-ALL_INITIALIZERS = tuple(initializer_names(aliases=False))
-#: initializers run at widths >= 1024 in the default profile (xavier equals lecun on square layers)
-WIDE_INITIALIZERS = ("lecun_normal", "he_normal", "kumar_normal", "torch_linear_default")
+#: every initializer of the registry (edge_of_chaos, edge_of_chaos_orthogonal included) and LSUV
+ALL_INITIALIZERS = study_initializer_names()
+#: trained in the default profile (3 seeds each): one of each rule, the frameworks' defaults (Keras: xavier_uniform,
+#: PyTorch: torch_linear_default) and the theory-derived ones; the others repeat a rule of these (xavier_normal is
+#: lecun_normal on square layers, he_uniform has he_normal's variance, ...), cannot carry a signal 16 layers (a
+#: fixed std of 0.05) or are symmetric (width-1 capacity, never recommended)
+TRAINED = ("lecun_normal", "xavier_uniform", "he_normal", "orthogonal", "identity", "torch_linear_default",
+           "edge_of_chaos", "edge_of_chaos_orthogonal", "lsuv")
 
 _STUDY = {
     "quick": dict(
-        depths=(1, 2, 4, 8, 16), widths=(128,), seeds=(0,),
-        wide_seeds=(0,), batch=64, train_initializers=("zeros", "lecun_normal", "xavier_normal", "he_normal"),
-        train_activations=("relu", "tanh", "sigmoid"), train_depths=(8,), train_steps=150, throughput=((128, 8, 64),), throughput_repeats=3,
+        depths=(1, 2, 4, 8, 16), widths=(128,), seeds=(0,), wide_seeds=(0,), batch=32,
+        train_initializers=("he_normal", "edge_of_chaos", "lsuv"), train_activations=("relu", "tanh", "sigmoid"),
+        train_depths=(8,), train_steps=150, train_seeds=(0, 1, 2), throughput=((128, 8, 64),), throughput_repeats=3,
     ),
+    # one width, every initializer: a width-1024 network costs 16 times a width-256 one (full runs both)
     "default": dict(
-        depths=(1, 2, 4, 8, 16, 32, 64), widths=(256, 1024), seeds=(0, 1), wide_seeds=(0,), batch=64, wide_batch=64,
-        wide_initializers=WIDE_INITIALIZERS, train_initializers=ALL_INITIALIZERS, train_activations=DEFAULT_ACTIVATIONS, train_depths=(16,),
-        train_steps=150, throughput=((256, 16, 128), (1024, 8, 64)),
+        depths=(1, 2, 4, 8, 16, 32, 64), widths=(256,), seeds=(0, 1), wide_seeds=(0,), batch=32, wide_batch=32,
+        train_initializers=TRAINED, train_activations=DEFAULT_ACTIVATIONS, train_depths=(16,),
+        train_steps=150, train_seeds=(0, 1, 2), throughput=((256, 16, 128), (1024, 8, 64)),
     ),
     "full": dict(
         depths=(1, 2, 4, 8, 16, 32, 64, 128), widths=(256, 1024), seeds=(0, 1, 2, 3), wide_seeds=(0, 1), batch=256, wide_batch=128,

@@ -11,7 +11,8 @@ from typing import Iterable
 
 from ..activations import get_activation
 from ..checks import unknown_name_message
-from ..initializers import ALIASES, initializer_names
+from ..initializers import ALIASES
+from .inits import study_initializer_names
 from .profiles import ALL_INITIALIZERS, DEFAULT_ACTIVATIONS, PROFILES
 
 
@@ -136,12 +137,12 @@ def seed_list(values: Iterable) -> tuple[int, ...]:
 
 
 def canonical_initializers(names: Iterable[str]) -> tuple[str, ...]:
-    valid = initializer_names(aliases=True)
+    valid = set(study_initializer_names()) | set(ALIASES)
     out = []
     for n in names:
         key = str(n).strip().lower()
         if key not in valid:
-            raise ValueError(unknown_name_message("initializer", n, initializer_names(aliases=False)))
+            raise ValueError(unknown_name_message("initializer", n, study_initializer_names()))
         out.append(ALIASES.get(key, key))
     if not out:
         raise ValueError("initializers must not be empty")

@@ -1,4 +1,9 @@
-"""Derived tables: ``variance_by_depth``, ``stability`` (variance and training together) and ``recommendations``."""
+"""Derived tables: each kind's own, ``stability`` (per initializer x activation x width) and ``recommendations``.
+
+``stability`` says for every combination of the grid what happened (``status``: ok, failed,
+diverged, not run, left out, with the ``reason``) and, where it was measured, the usable depth and
+the raw worst ratios of :mod:`~winit_bench.study.ratios`, the tolerance in a column of its own.
+"""
 
 from __future__ import annotations
 
@@ -7,83 +12,63 @@ import math
 import numpy as np
 import pandas as pd
 
+from .inits import left_out
 from .kinds import KINDS
+from .ratios import drift, seed_means, tolerances, usable_depth
+from .recommend import recommendations
 from .spec import Spec
 
-
-def finite_width_sd_log2(activation: str, depth: int, width: int, n_seeds: int) -> float:
-    """Standard deviation of the seed mean of ``log2 q[L]/q[1]`` at finite width, to first order.
-
-    Each layer multiplies the second moment by a factor of variance ``κ/n``, ``κ = E[f^4]/E[f^2]^2 - 1``
-    (5 for ReLU: Hanin & Rolnick 2018; 2 for linear), so ``Var ln(q[L]/q[1]) ≈ κ (L - 1)/n``.
-    """
-    from ..activations import get_activation
-    from ..gaussian import expect
-
-    f = get_activation(activation)
-    kappa = expect(lambda z: f(z) ** 4) / expect(lambda z: f(z) ** 2) ** 2 - 1
-    return math.sqrt(kappa * max(depth - 1, 0) / width / max(n_seeds, 1)) / math.log(2)
+STABILITY_COLUMNS = ["activation", "initializer", "width", "status", "reason", "seeds", "usable_depth", "max_abs_log2_forward",
+                     "max_abs_log2_backward", "tolerance_forward_log2", "tolerance_backward_log2", "forward_bits_per_layer",
+                     "backward_bits_per_layer", "stable"]
 
 
-def _worst_log2(g, act: str, w: int) -> tuple[float, float]:
-    """Worst layer |mean over seeds of log2 ratio| forward and backward, less twice the finite-width spread of that mean."""
-    L = int(g["layer"].max())
-    with np.errstate(all="ignore"):
-        f = g.assign(r=np.log2(g["q_z"] / g.groupby("seed")["q_z"].transform(lambda s: s.iloc[0])))
-        # backward reference: the last hidden layer's δ (the output's δ is the loss derivative itself)
-        gh = g[g["layer"] < L] if L > 1 else g
-        last = gh.groupby("seed")["q_delta"].transform(lambda s: s.iloc[-1])
-        b = gh.assign(r=np.log2(gh["q_delta"] / last))
-    slack = 2 * finite_width_sd_log2(act, L, w, g["seed"].nunique())
-    mf = f.groupby("layer")["r"].mean().abs().max() - slack
-    mb = b.groupby("layer")["r"].mean().abs().max() - slack
-    return (math.inf if not np.isfinite(mf) else max(float(mf), 0.0)), (math.inf if not np.isfinite(mb) else max(float(mb), 0.0))
+def not_run_reason(spec: Spec, init: str, act: str, width: int) -> tuple[str, str] | None:
+    """``(status, reason)`` of a combination the grid does not run, or None."""
+    why = left_out(init, act)
+    if why is not None:
+        return "left out", f"undefined by design: {why}"
+    if width >= spec.wide and spec.wide_initializers and init not in spec.wide_initializers:
+        return "not run", (f"the {spec.profile} profile runs only {', '.join(spec.wide_initializers)} at width >= {spec.wide} "
+                           "(its time budget); --profile full or --initializers runs every initializer at every width")
+    return None
 
 
-def stability(tables: dict):
-    """Per initializer x activation: worst-layer forward/backward drift over the widths, and digits accuracy."""
+def _measured(m: pd.DataFrame, act: str, width: int) -> dict:
+    fwd, bwd = m.forward.to_numpy(np.float64), m.backward.to_numpy(np.float64)
+    L, seeds = len(fwd), m.attrs["seeds"]
+    tol_f, tol_b = tolerances(act, width, seeds, L)
+    worst = lambda x: float(np.max(np.abs(x))) if np.isfinite(x).all() else math.inf  # noqa: E731
+    f_bits, b_bits = drift(fwd, bwd)
+    depth = usable_depth(fwd, bwd, tol_f, tol_b)
+    return dict(seeds=seeds, usable_depth=depth, max_abs_log2_forward=worst(fwd), max_abs_log2_backward=worst(bwd),
+                tolerance_forward_log2=tol_f[-1], tolerance_backward_log2=tol_b[-1], forward_bits_per_layer=f_bits,
+                backward_bits_per_layer=b_bits, stable=depth == L)
+
+
+def stability(tables: dict) -> pd.DataFrame:
+    """One row per initializer x activation x width of the grid, measured or not (docs/run.md)."""
     spec: Spec = tables["spec"]
-    var, train, failed = tables["variance"], tables["train"], tables["failures"]
+    means, failed = tables["ratio_means"], tables["failures"]
+    fv = failed[failed.kind == "variance"] if len(failed) else failed
     rows = []
     for init in spec.initializers:
         for act in spec.activations:
-            ok, worst_f, worst_b, notes = True, 0.0, 0.0, []
             for w in spec.widths:
-                fails = failed[(failed.kind == "variance") & (failed.initializer == init) & (failed.activation == act) & (failed.width == w)] if len(failed) else []
-                if len(fails):
-                    ok, worst_f, worst_b = False, math.inf, math.inf
-                    notes.append(f"w={w}: {fails.iloc[0]['status']}")
-                    continue
-                g = var[(var.initializer == init) & (var.activation == act) & (var.width == w)] if len(var) else var
-                if not len(g):
-                    notes.append(f"w={w}: not in the grid")
-                    continue
-                mf, mb = _worst_log2(g, act, w)
-                worst_f, worst_b = max(worst_f, mf), max(worst_b, mb)
-            trained = math.nan
-            if len(train) and spec.train_depths:
-                t = train[(train.initializer == init) & (train.activation == act) & (train.depth == max(spec.train_depths))]
-                if len(t):
-                    trained = float(t["test_accuracy"].fillna(0).mean())
-            rows.append(dict(activation=act, initializer=init, max_abs_log2_forward=worst_f, max_abs_log2_backward=worst_b,
-                             stable_forward=bool(ok and worst_f <= 1), stable_backward=bool(ok and worst_b <= 1),
-                             stable=bool(ok and worst_f <= 1 and worst_b <= 1), test_accuracy=trained,
-                             trains=(bool(trained >= spec.train_accuracy) if trained == trained else None), notes="; ".join(notes)))
-    return pd.DataFrame(rows)
-
-
-def recommendations(stab, spec: Spec):
-    """Per activation: the stable initializers that train, and the near misses."""
-    rows = []
-    for act in spec.activations:
-        s = stab[stab.activation == act] if len(stab) else stab
-        good = s[s.stable & (s.trains == True)]  # noqa: E712
-        untested = s[s.stable & s.trains.isna()]
-        fwd = s[s.stable_forward & ~s.stable & (s.trains == True)]  # noqa: E712
-        rows.append(dict(activation=act, recommended=", ".join(good.initializer), forward_only_and_trains=", ".join(fwd.initializer),
-                         stable_untrained=", ".join(untested.initializer),
-                         stable_but_not_training=", ".join(s[s.stable & (s.trains == False)].initializer)))  # noqa: E712
-    return pd.DataFrame(rows)
+                row = dict(activation=act, initializer=init, width=w, status="ok", reason="")
+                skipped = not_run_reason(spec, init, act, w)
+                fails = fv[(fv.initializer == init) & (fv.activation == act) & (fv.width == w)] if len(fv) else fv
+                if skipped is not None:
+                    row["status"], row["reason"] = skipped
+                elif len(fails):
+                    first = fails.iloc[0]
+                    row["status"], row["reason"] = first.status, f"seed {first.seed}: {first.error}"
+                elif (init, act, w) not in means:
+                    row["status"], row["reason"] = "not run", "not finished: an incomplete run (--resume runs it)"
+                else:
+                    row.update(_measured(means[(init, act, w)], act, w))
+                rows.append(row)
+    return pd.DataFrame(rows, columns=STABILITY_COLUMNS)
 
 
 def summarize(tables: dict) -> dict:
@@ -91,6 +76,7 @@ def summarize(tables: dict) -> dict:
     out: dict = {}
     for kind in KINDS:
         out.update(kind.summarize({**tables, **out}))
+    out["ratio_means"] = seed_means(tables["variance"])  # a dict, not a table: never written
     out["stability"] = stability({**tables, **out})
-    out["recommendations"] = recommendations(out["stability"], tables["spec"])
+    out["recommendations"] = recommendations({**tables, **out})
     return out

@@ -29,6 +29,7 @@ def initializer_sigma_w2(
     activation: str | Activation | None = None,
     *,
     strict: bool = True,
+    layer: int = 0,
     **params,
 ) -> float:
     """``sigma_w2 = n_in * E[W^2]`` of the initializer ``name`` for a ``(fan_out, fan_in)`` matrix.
@@ -51,7 +52,7 @@ def initializer_sigma_w2(
     12.8...
     """
     n_out, n_in = check_shape((fan_out, fan_in))
-    mean, var, why = weight_moments(name, (n_out, n_in), activation, **params)
+    mean, var, why = weight_moments(name, (n_out, n_in), activation, layer=layer, **params)
     if why is None and abs(mean) > 1e-12 * math.sqrt(var + mean * mean):
         why = f"weights with mean {mean:g} are not zero-mean"
     if strict and why is not None:
@@ -62,9 +63,10 @@ def initializer_sigma_w2(
 
 
 def network_sigma_w2(name: str, sizes: ArrayLike, activation: str | Activation | None = None, **params) -> np.ndarray:
-    """``sigma_w2`` of each layer ``l = 1..L`` of an MLP with widths ``sizes = (n_0, ..., n_L)``."""
+    """``sigma_w2`` of each layer ``l = 1..L`` of an MLP with widths ``sizes = (n_0, ..., n_L)`` (a scheme whose
+    law depends on the layer, as the edge-of-chaos ones do at layer 0, gets each layer's index)."""
     n = check_sizes(sizes)
-    return np.array([initializer_sigma_w2(name, n[l], n[l - 1], activation, **params) for l in range(1, len(n))])
+    return np.array([initializer_sigma_w2(name, n[l], n[l - 1], activation, layer=l - 1, **params) for l in range(1, len(n))])
 
 
 def network_qmap(

@@ -59,9 +59,9 @@ class Kind:
 
     def table_rows(self, ids: dict, record: dict) -> list[dict]:
         """The rows of a finished configuration in the kind's table."""
-        if record["status"] != "ok":
-            return [dict(ids, status=record["status"], **{c: math.nan for c in self.result_columns})] if self.result_columns else []
-        return [{**ids, "status": "ok", **r} for r in record["rows"]]
+        if record["status"] != "ok":  # NaN everywhere, with the reason
+            return [dict(ids, status=record["status"], error=record.get("error"), **{c: math.nan for c in self.result_columns})] if self.result_columns else []
+        return [{**ids, "status": "ok", "error": None, **r} if self.result_columns else {**ids, "status": "ok", **r} for r in record["rows"]]
 
     def summarize(self, tables: dict) -> dict:
         """Derived tables of this kind (name -> DataFrame)."""

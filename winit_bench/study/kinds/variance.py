@@ -16,28 +16,38 @@ from pathlib import Path
 import numpy as np
 
 from ... import streams
-from ...activations import get_activation
 from ...initializers import initialize
+from ..inits import DATA_DEPENDENT, bias_std, build, draw, left_out
 from ..spec import Config, Spec, config
 from .base import Kind, records
 
 
 def weights_signature(init: str, act: str) -> str:
-    """Equal for two activations exactly when ``init`` draws the same weights for both (gains differ or not)."""
+    """Equal for two activations exactly when ``init`` draws the same weights and biases for both (gains differ or not)."""
+    if init in DATA_DEPENDENT:  # fitted through the activation: never shared
+        return f"{init}|{act}"
     try:
         w = initialize(init, (8, 8), seed=12345, layer=0, activation=act, dtype="float64")
+        w1 = initialize(init, (8, 8), seed=12345, layer=1, activation=act, dtype="float64")
+        std = bias_std(init, act)
     except Exception as exc:  # the real run records the error; here only the grouping matters
         return f"error:{exc}"
-    return hashlib.sha1(np.ascontiguousarray(w).tobytes()).hexdigest()
+    return hashlib.sha1(np.ascontiguousarray(np.stack([w, w1])).tobytes() + repr(std).encode()).hexdigest()
 
 
 def draw_key(p: dict) -> tuple:
     """What determines a variance configuration's weights: configurations with equal keys share one draw."""
-    return (p["initializer"], weights_signature(p["initializer"], p["activation"]), p["width"], p["depth"], p["seed"], p["dtype"])
+    return (p["initializer"], weights_signature(p["initializer"], p["activation"]), p["width"], p["depth"], p["seed"], p["dtype"],
+            p["batch"] if p["initializer"] in DATA_DEPENDENT else None)
+
+
+def _fit_batch(p: dict):
+    """LSUV's fit batch: Gaussian inputs like the measured batch, from the LSUV stream (never the measured batch)."""
+    return lambda rng: rng.standard_normal((p["batch"], p["width"])).astype(p["dtype"])
 
 
 class WeightCache:
-    """The last weight draw, reused by the next configuration that draws identical weights."""
+    """The last draw ``[(W, b), ...]``, reused by the next configuration that draws identical weights and biases."""
 
     def __init__(self):
         self.key, self.params = None, None
@@ -49,9 +59,12 @@ class WeightCache:
         key = draw_key(p)
         if key != self.key:
             self.clear()  # free the old draw before making the new one
-            n, act = p["width"], get_activation(p["activation"])
-            self.params = [(initialize(p["initializer"], (n, n), seed=p["seed"], layer=l, activation=act, dtype=p["dtype"]),
-                            np.zeros(n, p["dtype"])) for l in range(p["depth"])]
+            sizes = [p["width"]] * (p["depth"] + 1)
+            if p["initializer"] in DATA_DEPENDENT:
+                net = build(p["initializer"], p["activation"], sizes, seed=p["seed"], dtype=p["dtype"], backend=p["backend"], fit_rows=_fit_batch(p))
+                self.params = net.weights()
+            else:
+                self.params = draw(p["initializer"], p["activation"], sizes, p["seed"], p["dtype"])
             self.key = key
         return self.params
 
@@ -98,12 +111,21 @@ def _fast_theory(compare, stats, net, X):
 
 def measure(p: dict, cache: WeightCache) -> list[dict]:
     """One variance configuration: its network from the (cached) draw, one pass, a row per layer."""
+    from ...engine import Diverged, MLP
+
+    net = MLP.from_weights(cache.get(p), p["activation"], initializer=p["initializer"], seed=p["seed"], dtype=p["dtype"], backend=p["backend"])
+    try:
+        return _measure(p, net)
+    except Diverged:  # the engine's message speaks of training; here nothing trains
+        raise FloatingPointError(f"the pass at initialisation gave non-finite values ({p['dtype']} overflow at depth {p['depth']}, "
+                                 f"width {p['width']}): the signal explodes") from None
+
+
+def _measure(p: dict, net) -> list[dict]:
     from ...data import gaussian_inputs
     from ...diagnostics import layer_stats
-    from ...engine import MLP
 
     compare = _optional("compare", "the variance tables will have no theory columns")
-    net = MLP.from_weights(cache.get(p), p["activation"], initializer=p["initializer"], seed=p["seed"], dtype=p["dtype"], backend=p["backend"])
     X = gaussian_inputs(p["batch"], p["width"], seed=streams.variance_input(p["seed"]), dtype=p["dtype"])
     # an output error independent of the weights, as the backward theory assumes (a random Y is not:
     # out - Y carries the output back through the weights that made it, growing δ ~ depth/2)
@@ -140,7 +162,7 @@ class Variance(Kind):
             inits = [i for i in spec.initializers if i in spec.wide_initializers] if wide and spec.wide_initializers else spec.initializers
             for seed in spec.wide_seeds if wide else spec.seeds:
                 for init in inits:
-                    for act in _order_by_weights(init, spec.activations):
+                    for act in _order_by_weights(init, tuple(a for a in spec.activations if left_out(init, a) is None)):
                         out.append(config(self.name, initializer=init, activation=act, width=width, depth=spec.max_depth,
                                           batch=spec.wide_batch if wide else spec.batch, seed=seed, dtype=spec.dtype, backend=spec.backend,
                                           full_stats=spec.wide_full_stats if wide else spec.full_stats, bands=spec.bands))

@@ -1,92 +1,149 @@
-"""The variance kind's plots: second moment and back-propagated error against the layer, and the heat map."""
+"""The variance kind's plots: forward and backward log2 ratios against depth (families x activations), and the heat map.
+
+Each panel shows one family of initializers (at most 4, each in its own colour; identical results
+share a line) for one activation, at the narrowest width of the grid: the seed mean of
+:mod:`~winit_bench.study.ratios`' ``F(d)`` or ``B(d)`` solid, the mean-field prediction dashed where
+the theory describes the weights. The grey band is the usable range (a factor 2); lines that leave
+the plotted range are clipped and marked with a triangle where they leave it.
+"""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
-from ..plots import colors, heatmap, panels, save
-from .variance_tables import predicted_column
+from ..inits import families, theory_applies
+from ..plots import SLOT_COLORS, clipped_line, heatmap, plt, save
+from ..ratios import TOLERANCE_LOG2, tolerances
+
+#: the plotted range of the log2 ratios, in bits (a factor 256 either way)
+YLIM = 8.0
 
 
-def _profile_plot(var, spec, column: str, pred: str | None, path: Path, title: str, relative_to_last: bool) -> None:
-    acts = [a for a in spec.activations if a in set(var.activation)]
-    width = spec.widths[0] if spec.widths[0] in set(var.width) else int(var.width.iloc[0])
-    palette = colors(spec.initializers)
-    fig, axes = panels(len(acts))
-    for ax, act in zip(axes, acts):
-        g = var[(var.activation == act) & (var.width == width)]
-        for init in spec.initializers:
-            h = g[g.initializer == init]
-            if not len(h):
-                continue
-            m = h.groupby("layer")[column].mean()
-            t = h.groupby("layer")[pred].mean() if pred and pred in h.columns else None
-            if relative_to_last:
-                m = m / m.iloc[-1]
-                t = t / t.iloc[-1] if t is not None else None
-            m = m.where(m > 0)
-            if m.notna().any():
-                ax.plot(m.index, m.values, color=palette[init], lw=1.3, label=init)
-            if t is not None:
-                t = t.where(t > 0)
-                if t.notna().any():
-                    ax.plot(t.index, t.values, color=palette[init], lw=1, ls="--")
-        ax.set_yscale("log")
-        ax.set_title(f"{act} (width {width})", fontsize=10)
-        ax.set_xlabel("layer")
-        if relative_to_last:
-            ax.axhspan(0.5, 2, color="0.85", zorder=0)
-        ax.grid(alpha=0.3)
-    if axes:
-        axes[0].set_ylabel(title)
-        handles, labels = [], []
-        for ax in axes:
-            for h, lab in zip(*ax.get_legend_handles_labels()):
-                if lab not in labels:
-                    handles.append(h)
-                    labels.append(lab)
-        fig.legend(handles, labels, loc="lower center", ncol=min(6, max(1, len(labels))), fontsize=8,
-                   bbox_to_anchor=(0.5, -0.02 - 0.025 * math.ceil(len(labels) / 6)))
-        fig.suptitle(f"{title}: measured (solid), mean-field theory (dashed)")
-    save(fig, path)
+def _status(stab, init: str, act: str, width: int) -> str:
+    s = stab[(stab.initializer == init) & (stab.activation == act) & (stab.width == width)]
+    return s.status.iloc[0] if len(s) else "not run"
+
+
+def _no_ratio_from(y: np.ndarray) -> int | None:
+    """The depth from which ``y`` has no finite ratio (a NaN: 0/0) before it ever left the plotted range, or None."""
+    with np.errstate(invalid="ignore"):
+        gone = np.isnan(y) | (np.abs(y) > YLIM)
+    i = int(np.argmax(gone)) if gone.any() else None
+    return i + 1 if i is not None and np.isnan(y[i]) else None
+
+
+def _lines(means, stab, members, act, width, column):
+    """``[(label, slot, values, theory values or None)]`` with identical results merged, and notes on the members
+    without a line (or whose line stops): their status, 'a = b', or the depth from which no ratio is finite."""
+    lines, notes = [], []
+    for slot, init in enumerate(members):
+        m = means.get((init, act, width))
+        if m is None:
+            notes.append(f"{init}: {_status(stab, init, act, width)}")
+            continue
+        y = m[column].to_numpy(float)
+        same = next((l for l in lines if np.array_equal(l[2], y, equal_nan=True)), None) if np.isfinite(y[2:]).any() else None
+        if same is not None:
+            notes.append(f"{init} = {same[0]}")
+            continue
+        stop = _no_ratio_from(y)
+        if stop is not None:
+            notes.append(f"{init}: no finite ratio" + (f" from depth {stop}" if stop > 1 else ""))
+        t = m.get(f"theory_{column}") if theory_applies(init, act) else None
+        lines.append([init, slot, y, None if t is None else t.to_numpy(float)])
+    return lines, notes
+
+
+def _panel(ax, means, stab, members, act, width, column, seeds: int, depth: int) -> None:
+    lines, notes = _lines(means, stab, members, act, width, column)
+    tol = tolerances(act, width, seeds, depth)[0 if column == "forward" else 1]
+    ax.fill_between(np.arange(1, depth + 1), -tol, tol, color="0.88", lw=0, zorder=0)
+    for label, slot, y, t in lines:
+        x = np.arange(1, len(y) + 1)
+        clipped_line(ax, x, y, YLIM, color=SLOT_COLORS[slot], lw=1.4)
+        if t is not None:
+            clipped_line(ax, x, t, YLIM, color=SLOT_COLORS[slot], lw=1.0, ls="--")
+    ax.axhline(0, color="0.6", lw=0.6, zorder=0)
+    if notes:  # under the axes, never over the data
+        ax.set_xlabel("\n".join(notes), fontsize=6, color="0.3", style="italic")
+
+
+def _profile_plot(tables: dict, column: str, path: Path, ylabel: str) -> None:
+    spec, stab, means = tables["spec"], tables["stability"], tables["ratio_means"]
+    width = min(spec.widths)
+    seeds = len(spec.seeds) if width < spec.wide else len(spec.wide_seeds)
+    acts = list(spec.activations)
+    fams = families(spec.initializers)
+    W, H = 2.3 * len(acts) + 2.9, 2.3 * len(fams) + 1.4  # inches: the panels, the legends (right), titles and notes
+    fig, axes = plt().subplots(len(fams), len(acts), figsize=(W, H), squeeze=False)  # not shared: O(n^2) in matplotlib
+    fig.subplots_adjust(left=0.8 / W, right=1 - 2.0 / W, top=1 - 0.6 / H, bottom=1.05 / H, hspace=0.75, wspace=0.25)
+    for (row, col), ax in np.ndenumerate(axes):
+        ax.set_ylim(-YLIM * 1.08, YLIM * 1.08)
+        ax.set_xlim(0, spec.max_depth + 1)
+        ax.set_yticks([-8, -4, 0, 4, 8])
+        ax.tick_params(labelsize=7, labelleft=col == 0, labelbottom=row == len(fams) - 1)
+    for row, (fam, members) in enumerate(fams):
+        for col, act in enumerate(acts):
+            ax = axes[row][col]
+            _panel(ax, means, stab, members, act, width, column, seeds, spec.max_depth)
+            if row == 0:
+                ax.set_title(act, fontsize=10)
+            if col == 0:
+                ax.set_ylabel(f"{fam}\n{ylabel}", fontsize=8)
+        handles = [plt().Line2D([], [], color=SLOT_COLORS[s], lw=1.4) for s in range(len(members))]
+        axes[row][-1].legend(handles, members, loc="center left", bbox_to_anchor=(1.04, 0.5), fontsize=7, frameon=False)
+    fig.supxlabel("depth d (the ticks of every column)", fontsize=9, y=0.1 / H)
+    fig.suptitle(f"{ylabel} at width {width}: measured (solid, mean over seeds), mean-field theory (dashed); "
+                 f"grey: the usable range; ▲▼: leaves the plotted ±{YLIM:g} bits", fontsize=10, y=1 - 0.12 / H)
+    save(fig, path, tight=False)
 
 
 def _heatmap_plot(tables: dict, path: Path) -> None:
-    spec, bd, failures = tables["spec"], tables.get("variance_by_depth"), tables["failures"]
-    fig, axes = panels(len(spec.widths), ncols=2, size=(0.55 * len(spec.activations) + 3, 0.3 * len(spec.initializers) + 1.5))
-    for ax, w in zip(axes, spec.widths):
-        M = np.full((len(spec.initializers), len(spec.activations)), np.nan)
-        if bd is not None and len(bd):
-            h = bd[(bd.width == w) & (bd.depth == spec.max_depth)].groupby(["initializer", "activation"])["log2_qz_ratio"].mean()
-            for i, init in enumerate(spec.initializers):
-                for j, act in enumerate(spec.activations):
-                    if (init, act) in h.index:
-                        M[i, j] = h[(init, act)]
-        M[~np.isfinite(M) & ~np.isnan(M)] = np.nan
-        fv = failures[(failures.kind == "variance") & (failures.width == w)] if len(failures) else failures
-        failed = set(zip(fv.initializer, fv.activation)) if len(fv) else set()
-        im = heatmap(ax, M, spec.initializers, spec.activations, f"log2 q_z[{spec.max_depth}]/q_z[1], width {w}", lambda v: f"{v:.1f}", "RdBu_r", -10, 10, failed)
-    fig.colorbar(im, ax=axes, shrink=0.8)
+    spec, stab, means, L = tables["spec"], tables["stability"], tables["ratio_means"], tables["spec"].max_depth
+    inits, acts = list(spec.initializers), list(spec.activations)
+    fig, axes = plt().subplots(1, len(spec.widths), figsize=((0.62 * len(acts) + 2.2) * len(spec.widths), 0.3 * len(inits) + 1.8), squeeze=False)
+    for ax, w in zip(axes[0], spec.widths):
+        M = np.full((len(inits), len(acts)), np.nan)
+        labels = [["" for _ in acts] for _ in inits]
+        for i, init in enumerate(inits):
+            for j, act in enumerate(acts):
+                status, m = _status(stab, init, act, w), means.get((init, act, w))
+                v = m.forward.iloc[-1] if m is not None and status == "ok" else np.nan
+                if np.isfinite(v):
+                    M[i, j], labels[i][j] = v, f"{v:.1f}"
+                else:
+                    labels[i][j] = "no ratio" if status == "ok" else status
+        im = heatmap(ax, M, labels, inits, acts, f"log2 q_z[{L}]/q_z[1], width {w}", "RdBu_r", -10, 10)
+    fig.colorbar(im, ax=list(axes[0]), shrink=0.8, label="bits (clipped at ±10)")
     save(fig, path)
 
 
 def plot_variance(tables: dict, plot_dir: Path) -> list[tuple[str, str, str]]:
     """Draw the variance plots the tables allow; ``(name, title, caption)`` of each."""
-    var, spec, L = tables["variance"], tables["spec"], tables["spec"].max_depth
-    written = []
-    if len(var):
-        _profile_plot(var, spec, "q_z", predicted_column(var, "q_z"), plot_dir / "second_moment.png", "q_z = E[z^2]", False)
-        _profile_plot(var, spec, "q_delta", predicted_column(var, "q_delta"), plot_dir / "backprop.png", "q_delta[l] / q_delta[L]", True)
-        written += [("second_moment", "Forward: second moment vs depth", "Second moment of the pre-activations q_z = E[z^2] against the "
-                     "layer (mean over seeds), with the mean-field q-map dashed. Flat lines preserve the signal; the input has q0 = 1."),
-                    ("backprop", "Backward: error vs depth", "Back-propagated error q_delta[l] relative to the output layer: flat within "
-                     "the grey band (factor 2) means gradients neither vanish nor explode.")]
-    bd = tables.get("variance_by_depth")
-    if len(spec.widths) and (bd is not None and len(bd) or len(tables["failures"])):
+    spec, L, written = tables["spec"], tables["spec"].max_depth, []
+    if tables["ratio_means"]:
+        w = min(spec.widths)
+        _profile_plot(tables, "forward", plot_dir / "second_moment.png", "log2 q_z[d]/q_z[1]")
+        _profile_plot(tables, "backward", plot_dir / "backprop.png", "log2 q_δ[1]/q_δ[d-1]")
+        common = (f"Rows: families of initializers; columns: activations; width {w}, mean over seeds. Solid: measured; dashed: "
+                  "mean-field theory for the realised weight and bias scales, drawn only where its assumptions hold (i.i.d. or "
+                  "orthogonal zero-mean weights: not zeros, ones, constant, identity). The grey band is the usable range: a factor 2 "
+                  f"(±{TOLERANCE_LOG2:g} bit) widened with depth by twice the spread finite width alone gives the seed mean (the "
+                  f"criterion of the usable depth); a line that leaves the plotted ±{YLIM:g} bits is cut there and "
+                  "marked ▲ or ▼. Under a panel, the members without a line of their own, or whose line stops, say why: 'a = b' "
+                  "(identical results: b's line), not run, left out, failed, diverged, or no finite ratio from some depth on (0/0: a "
+                  "second moment of exactly 0, the zeros initializer or a float32 underflow).")
+        written += [("second_moment", "Forward: the signal against depth",
+                     f"How much the second moment of the pre-activations grows or shrinks over d layers, log2 q_z[d]/q_z[1]. {common}"),
+                    ("backprop", "Backward: the gradient against depth",
+                     "The error reaching the first layer of a depth-d network relative to its last hidden layer, log2 q_δ[1]/q_δ[d-1] "
+                     f"(0 for d <= 2). {common}")]
+    if len(tables["stability"]):
         _heatmap_plot(tables, plot_dir / "heatmap.png")
-        written.append(("heatmap", "Heat map", f"log2 q_z[{L}]/q_z[1]: 0 preserves the forward signal over {L} layers; +/-1 is a factor 2; "
-                        "grey cells: 'fail' diverged or raised, 'n/a' has no finite ratio (q = 0, e.g. zeros, or underflow)."))
+        written.append(("heatmap", "Heat map", f"log2 q_z[{L}]/q_z[1] (mean over seeds): 0 preserves the forward signal over {L} layers; "
+                        "±1 is a factor 2. Cells without a value say why: 'no ratio' was measured but has no finite ratio (a second "
+                        "moment of 0, or an overflow); 'failed' and 'diverged' (dark) raised or overflowed, see the failed configurations; "
+                        "'not run' (hatched) and 'left out' (white) are not in the grid, see the reasons under the recommendations."))
     return written
