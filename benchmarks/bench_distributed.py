@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from .common import PROFILE, P, Benchmark, backend_independent, backend_name, prepared, sampled, skip
+
 # ~1 s per configuration on one idle core: the weight draw and one forward/backward pass of a
 # 96-layer width-640 network; one configuration per seed, so no two share a weight draw
 WIDTH, DEPTH = 640, 96
@@ -98,28 +100,40 @@ def measure(n_configs: int = 24, workers: int = 2, ceiling: bool = True) -> dict
                 cores=os.cpu_count())
 
 
-class DistributedSweep:
-    """asv: the speed-up of ``workers=2`` over in-process on a sweep of ~1 s configurations."""
+@backend_independent
+class DistributedSweep(Benchmark):
+    """asv: the speed-ups of ``workers=2`` over in-process on ``dask_configs`` configurations of ~1 s,
+    measured ``dask_repeats`` times (asv keeps their median and spread). The study runs on numpy
+    whatever the environment: backend-independent. The quick profile does not run it (a sweep long
+    enough to mean anything takes a minute)."""
 
-    timeout = 600
-    number = 1
-    repeat = 1
+    timeout = 1800
 
     def setup_cache(self):
+        # asv counts any exception here as a failure, not a skip: the reason goes to setup instead
+        if backend_name() != self.home_backend:
+            return {"skip": f"backend-independent: measured once, in the {self.home_backend} environment"}
+        if not P("dask_configs"):
+            return {"skip": f"the {PROFILE} profile does not run the scale-out sweep (dask_configs = 0)"}
         try:
             import distributed  # noqa: F401
         except ImportError:
-            raise NotImplementedError("the distributed extra is not installed")
+            return {"skip": "the distributed extra is not installed: pip install 'winit_bench[distributed]'"}
         # no plain-pool ceiling here: its spawned children cannot import a module asv loaded by path
-        return measure(int(os.environ.get("WINIT_BENCH_DASK_CONFIGS", "24")), 2, ceiling=False)
+        return {"runs": [measure(P("dask_configs"), 2, ceiling=False) for _ in range(P("dask_repeats"))]}
+
+    @prepared
+    def setup(self, result):
+        if "skip" in result:
+            skip(result["skip"])
 
     def track_speedup(self, result):
-        return result["speedup"]
+        return sampled(run["speedup"] for run in result["runs"])
 
     track_speedup.unit = "x"
 
     def track_sweep_speedup(self, result):
-        return result["sweep_speedup"]
+        return sampled(run["sweep_speedup"] for run in result["runs"])
 
     track_sweep_speedup.unit = "x"
 

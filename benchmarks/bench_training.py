@@ -4,21 +4,27 @@ A net ``64 -> width x (depth - 1) -> 10`` (softmax, cross-entropy) trained by fu
 for ``train_steps`` steps (profile) from each initializer; ``track_loss`` is the training loss
 after the last step, ``track_accuracy`` the accuracy on the held-out quarter. A run that
 diverges reports a loss of 1e30 and an accuracy of 0.
+
+The outcome is the initializer's, not the backend's (the backends agree to rounding, which the
+test suite checks; speed is ``bench_throughput``'s): :func:`backend_independent`, run in the numpy
+environment only and loaded as backend ``any``.
 """
 
 from __future__ import annotations
 
-from .common import P, Benchmark, skip
+from .common import P, Benchmark, backend_independent, prepared, skip
 
 LR = 0.1
 DIVERGED_LOSS = 1e30
 
 
+@backend_independent
 class Training(Benchmark):
     params = (P("train_inits"), P("train_acts"), P("train_depth"))
     param_names = ["initializer", "activation", "depth"]
     timeout = 600
 
+    @prepared
     def setup(self, initializer, activation, depth):
         import winit_bench as wb
 

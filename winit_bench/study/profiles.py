@@ -47,8 +47,17 @@ NON_ORTHOGONAL = [
 # depth x width x batch: the performance targets' grid (winit_bench.perf.TARGET_GRID)
 PEER_GRID = ["10x1024x256", "10x64x32", "10x64x256", "10x128x32", "10x128x256", "10x256x32", "10x256x256", "50x64x32", "50x64x256"]
 
+# asv's own timing knobs for the ``time_`` benchmarks (benchmarks/common.py sets them on the base
+# class): ``rounds`` processes per case, ``repeat`` = (min samples, max samples, seconds after which
+# sampling stops), one call per sample (``number``; asv_runner re-runs setup between samples anyway),
+# ``warmup_time`` seconds of calls before sampling, ``min_run_count`` calls at least.
+# ``threads``: the thread counts of every pool (BLAS, OpenMP, numba); 0 = every core.
 _BENCH = {
     "quick": {
+        "threads": [1],
+        "asv": dict(rounds=1, repeat=(10, 200, 0.4), number=1, warmup_time=0.1, min_run_count=2),
+        "dask_configs": 0,
+        "dask_repeats": 1,
         "init_names": ["xavier_uniform", "he_normal", "truncated_normal"],
         "init_sizes": [256],
         "qr_sizes": [64, 256],
@@ -72,6 +81,10 @@ _BENCH = {
         "train_steps": 50,
     },
     "default": {
+        "threads": [1],
+        "asv": dict(rounds=2, repeat=(10, 200, 0.5), number=1, warmup_time=0.2, min_run_count=2),
+        "dask_configs": 24,
+        "dask_repeats": 3,
         "init_names": NON_ORTHOGONAL,
         "init_sizes": [256, 1024, 4096],
         "qr_sizes": [64, 256, 1024],
@@ -95,6 +108,10 @@ _BENCH = {
         "train_steps": 300,
     },
     "full": {
+        "threads": [1, 0],
+        "asv": dict(rounds=3, repeat=(20, 500, 2.0), number=1, warmup_time=0.5, min_run_count=2),
+        "dask_configs": 48,
+        "dask_repeats": 3,
         "init_names": NON_ORTHOGONAL,
         "init_sizes": [256, 1024, 4096],
         "qr_sizes": [64, 256, 1024, 2048],
