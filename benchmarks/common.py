@@ -128,11 +128,12 @@ def prepared(build):
     """
 
     @functools.wraps(build)
-    def setup(self, *params):
+    def setup(self, *args):
+        params = args[len(args) - len(self.param_names) :]  # after setup_cache's result, if any
         if self.__dict__.get("_prepared") == params:
             return
         self.place(dict(zip(self.param_names, params)))
-        build(self, *params)
+        build(self, *args)
         self._prepared = params
 
     return setup
@@ -165,9 +166,13 @@ class Benchmark:
     param_names: list = []
     rounds, repeat, number, warmup_time, min_run_count = (P("asv")[knob] for knob in ASV_KNOBS)
 
+    def at_home(self) -> bool:
+        """Whether this environment is one this benchmark runs in (a backend-independent one: numpy only)."""
+        return self.home_backend is None or backend_name() == self.home_backend
+
     def place(self, params: dict) -> None:
         """Skip where this benchmark does not belong; pin the thread pools (``threads`` parameter)."""
-        if self.home_backend is not None and backend_name() != self.home_backend:
+        if not self.at_home():
             skip(f"backend-independent: measured once, in the {self.home_backend} environment (loaded as backend 'any')")
         n = params.get("threads", THREADS[0])
         if n > 1 and _forked and backend_name() == "numba":

@@ -171,8 +171,9 @@ def test_distributed_sweep_skips_without_measuring(suite, monkeypatch):
 
     monkeypatch.setattr(bd, "measure", lambda *a, **k: pytest.fail("measured"))
     monkeypatch.setenv(suite.BACKEND_VAR, "numba")
-    reason = bd.DistributedSweep().setup_cache()
-    assert "numpy environment" in reason["skip"]
+    cache = bd.DistributedSweep().setup_cache()
+    with pytest.raises(NotImplementedError, match="backend-independent: measured once, in the numpy environment"):
+        bd.DistributedSweep().setup(cache)
     monkeypatch.setenv(suite.BACKEND_VAR, "numpy")
     monkeypatch.setattr(bd, "P", lambda key: 0)  # a profile without the sweep (quick)
     cache = bd.DistributedSweep().setup_cache()
@@ -187,6 +188,29 @@ def test_distributed_tracks_carry_the_repeats(suite, monkeypatch):
     bench = bd.DistributedSweep()
     assert bench.track_speedup(runs) == {"samples": [1.5, 1.2, 1.8], "number": 1}
     assert bench.track_sweep_speedup(runs)["samples"] == [3.0, 2.4, 3.6]
+
+
+def test_stability_passes_are_made_once_and_a_failing_combination_skips_alone(suite, monkeypatch):
+    from benchmarks import bench_stability as bs
+
+    monkeypatch.setenv(suite.BACKEND_VAR, "numba")
+    assert bs.Stability().setup_cache() == {}  # not its environment: nothing computed
+    monkeypatch.setenv(suite.BACKEND_VAR, "numpy")
+    monkeypatch.setattr(bs.Stability, "params", (["he_normal"], ["relu", "tanh"], [2], [8]))
+    made = []
+
+    def stats(self, init, act, depth, width):
+        made.append(act)
+        return suite.skip("tanh is out") if act == "tanh" else pd.DataFrame({"q_z": [1.0, 4.0]})
+
+    monkeypatch.setattr(bs.Stability, "_stats", stats)
+    cache = bs.Stability().setup_cache()
+    assert made == ["relu", "tanh"] and set(cache) == {("he_normal", "relu", 2, 8), ("he_normal", "tanh", 2, 8)}
+    bench = bs.Stability()
+    bench.setup(cache, "he_normal", "relu", 2, 8)
+    assert bench.track_log2_q_ratio(cache, "he_normal", "relu", 2, 8) == 2.0
+    with pytest.raises(NotImplementedError, match="tanh is out"):
+        bs.Stability().setup(cache, "he_normal", "tanh", 2, 8)
 
 
 # ------------------------------------------------------------------------------------ statistics
@@ -293,6 +317,9 @@ def test_asv_run_two_commits_and_compare(tmp_path):
     cupy = df[df.env_name.str.endswith("cupy")]
     assert (cupy.status == "skipped").all() and set(cupy.backend) == {"cupy"}
     out = asv("compare", old, new, "--machine", "ci", "--split")
-    for name in ("bench_init.StandardNormal.time_standard_normal", "bench_throughput.Throughput.time_forward"):
-        assert name in out
-    assert out.count("WINIT_BENCH_BACKEND-numpy") >= 1
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in out.splitlines() if "BACKENDnumpy]" in line]
+    assert len(rows) == 6, out  # every case measured in both commits, in the numpy environment
+    ratios = {row[-1].split("(")[0]: float(row[-2]) for row in rows}  # Change, Before, After, Ratio, Benchmark
+    assert set(ratios) == {f"bench_init.{n}" for n in ("StandardNormal.time_standard_normal", "Initialize.track_ratio_to_standard_normal")} | {
+        "bench_throughput.Throughput.time_forward"}
+    assert all(0.1 < r < 10 for r in ratios.values()), out
