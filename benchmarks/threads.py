@@ -19,6 +19,8 @@ import os
 import sys
 
 THREADS_VAR = "WINIT_BENCH_THREADS"
+#: read by a library when it loads: set too, for those loaded after the pinning and for child processes
+ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 _state: dict = {}
 
@@ -49,7 +51,8 @@ def thread_counts(declared) -> list[int]:
 def pin_threads(n: int) -> None:
     """Limit this process's BLAS, OpenMP and numba thread pools to ``n`` threads (once per count).
 
-    The engine's BLAS is loaded first so that the limit reaches MKL too; with MKL serving the
+    The engine's BLAS is loaded first so that the limit reaches MKL too, and the usual variables
+    (:data:`ENV_VARS`) are set for what loads later (MKL's OpenMP runtime); with MKL serving the
     engine, NumPy's own OpenBLAS keeps its single thread (``cblas.load``: its idle threads would
     spin on the cores MKL needs). numba is limited when it is loaded (the numba backend).
     """
@@ -59,13 +62,16 @@ def pin_threads(n: int) -> None:
 
     from winit_bench.backends import cblas
 
-    cblas.load()
-    _state["limits"] = threadpool_limits(limits=n)  # stays in force: never restored in this process
+    for var in ENV_VARS:  # libraries loaded later (MKL loads its OpenMP on first use) and child processes
+        os.environ[var] = str(n)
     cblas.load()
     if "numba" in sys.modules:
         import numba
 
+        # first: launching numba's threading layer resets the OpenMP runtime's count
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    _state["limits"] = threadpool_limits(limits=n)  # stays in force: never restored in this process
+    cblas.load()
     _state["n"] = n
 
 

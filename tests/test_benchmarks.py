@@ -61,8 +61,7 @@ def test_thread_counts_come_from_the_profile_or_the_variable(monkeypatch):
 _PIN_CHILD = """
 import json, sys
 import numpy as np
-import winit_bench as wb
-wb.get_backend("numba")  # loads numba and the engine's BLAS (MKL when installed)
+import numba  # loaded, as in the numba environment; the engine's BLAS (MKL) is not loaded yet
 from benchmarks.threads import pin_threads, pinned
 from threadpoolctl import threadpool_info
 import numba
@@ -238,6 +237,13 @@ def test_rates_and_ratios_carry_their_rounds(suite, monkeypatch):
     out = bench_init.Initialize().track_ratio_to_standard_normal("he_normal", 64, 1)
     assert out["number"] == 1 and len(out["samples"]) == 4
     assert all(0.2 < r < 50 for r in out["samples"])  # he_normal is a scaled standard normal draw
+
+
+def test_the_suite_reads_this_checkouts_profiles_not_the_installed_ones(suite, monkeypatch):
+    from winit_bench.study import profiles
+
+    monkeypatch.setitem(profiles.PROFILES["quick"]["bench"], "threads", [7])  # an installed commit's other grid
+    assert suite.suite_profiles()["quick"]["bench"]["threads"] == [1]
 
 
 def test_the_profiles_set_asv_knobs_and_threads(suite):

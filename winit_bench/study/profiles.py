@@ -48,14 +48,15 @@ NON_ORTHOGONAL = [
 PEER_GRID = ["10x1024x256", "10x64x32", "10x64x256", "10x128x32", "10x128x256", "10x256x32", "10x256x256", "50x64x32", "50x64x256"]
 
 # asv's own timing knobs for the ``time_`` benchmarks (benchmarks/common.py sets them on the base
-# class): ``rounds`` processes per case, ``repeat`` = (min samples, max samples, seconds after which
-# sampling stops), one call per sample (``number``; asv_runner re-runs setup between samples anyway),
-# ``warmup_time`` seconds of calls before sampling, ``min_run_count`` calls at least.
+# class): ``rounds`` passes over the suite, one process per case each, so that a case's samples are
+# spread over the run rather than taken in one burst; ``repeat`` = (min samples, max samples, seconds
+# after which sampling stops) per round, one call per sample (``number``; asv_runner re-runs setup
+# between samples anyway), ``warmup_time`` seconds of calls first, ``min_run_count`` calls at least.
 # ``threads``: the thread counts of every pool (BLAS, OpenMP, numba); 0 = every core.
 _BENCH = {
     "quick": {
         "threads": [1],
-        "asv": dict(rounds=1, repeat=(10, 200, 0.4), number=1, warmup_time=0.1, min_run_count=2),
+        "asv": dict(rounds=3, repeat=(5, 100, 0.15), number=1, warmup_time=0.05, min_run_count=2),
         "dask_configs": 0,
         "dask_repeats": 1,
         "init_names": ["xavier_uniform", "he_normal", "truncated_normal"],
@@ -82,7 +83,7 @@ _BENCH = {
     },
     "default": {
         "threads": [1],
-        "asv": dict(rounds=2, repeat=(10, 200, 0.5), number=1, warmup_time=0.2, min_run_count=2),
+        "asv": dict(rounds=3, repeat=(5, 100, 0.25), number=1, warmup_time=0.1, min_run_count=2),
         "dask_configs": 24,
         "dask_repeats": 3,
         "init_names": NON_ORTHOGONAL,
