@@ -51,10 +51,11 @@ def thread_counts(declared) -> list[int]:
 def pin_threads(n: int) -> None:
     """Limit this process's BLAS, OpenMP and numba thread pools to ``n`` threads (once per count).
 
-    The engine's BLAS is loaded first so that the limit reaches MKL too, and the usual variables
-    (:data:`ENV_VARS`) are set for what loads later (MKL's OpenMP runtime); with MKL serving the
-    engine, NumPy's own OpenBLAS keeps its single thread (``cblas.load``: its idle threads would
-    spin on the cores MKL needs). numba is limited when it is loaded (the numba backend).
+    threadpoolctl limits the pools loaded now; the usual variables (:data:`ENV_VARS`) set the count
+    of those loaded later (MKL when no backend loaded it yet, MKL's OpenMP runtime on its first
+    call). With MKL serving the engine, NumPy's own OpenBLAS keeps its single thread (``cblas.load``:
+    its idle threads would spin on the cores MKL needs). numba is limited when it is loaded (the
+    numba backend).
     """
     if _state.get("n") == n:
         return
@@ -62,16 +63,15 @@ def pin_threads(n: int) -> None:
 
     from winit_bench.backends import cblas
 
-    for var in ENV_VARS:  # libraries loaded later (MKL loads its OpenMP on first use) and child processes
+    for var in ENV_VARS:  # runtimes loaded later (MKL, and its OpenMP on first use) and child processes
         os.environ[var] = str(n)
-    cblas.load()
     if "numba" in sys.modules:
         import numba
 
         # first: launching numba's threading layer resets the OpenMP runtime's count
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     _state["limits"] = threadpool_limits(limits=n)  # stays in force: never restored in this process
-    cblas.load()
+    cblas.load()  # the engine's BLAS, if not loaded yet; beside MKL, NumPy's OpenBLAS back to one thread
     _state["n"] = n
 
 

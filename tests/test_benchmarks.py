@@ -60,27 +60,33 @@ def test_thread_counts_come_from_the_profile_or_the_variable(monkeypatch):
 
 _PIN_CHILD = """
 import json, sys
-import numpy as np
-import numba  # loaded, as in the numba environment; the engine's BLAS (MKL) is not loaded yet
+import winit_bench as wb
+n, backend = int(sys.argv[1]), sys.argv[2]
+if backend == "numba":
+    wb.get_backend("numba")  # as in the numba environment: numba and the engine's BLAS loaded before
+if backend == "numba-cold":  # numba imported, its threading layer not started; MKL and its OpenMP loaded
+    import numba
+    from winit_bench.backends import cblas
+    cblas.load(), cblas.threads()
 from benchmarks.threads import pin_threads, pinned
 from threadpoolctl import threadpool_info
-import numba
 from winit_bench.backends import cblas
-n = int(sys.argv[1])
 pin_threads(n)
-engine = cblas.handle()._name if cblas.handle() is not None else None
-print(json.dumps({"pinned": pinned(), "numba": numba.get_num_threads(), "engine_blas": cblas.threads(), "engine": cblas.library(),
-                  "pools": [[p["internal_api"], p["num_threads"], p["filepath"]] for p in threadpool_info()]}))
+engine_blas = cblas.threads()  # MKL loads its OpenMP runtime now
+numba = sys.modules.get("numba")
+print(json.dumps({"pinned": pinned(), "numba": numba.get_num_threads() if numba else n, "engine_blas": engine_blas,
+                  "engine": cblas.library(), "pools": [[p["internal_api"], p["num_threads"], p["filepath"]] for p in threadpool_info()]}))
 """
 
 
-@pytest.mark.parametrize("n", [1, 2])
-def test_pin_threads_reaches_every_pool(n):
-    """BLAS (every OpenBLAS, MKL), OpenMP and numba all run ``n`` threads; beside MKL, NumPy's OpenBLAS keeps one."""
+@pytest.mark.parametrize("n, backend", [(1, "numpy"), (1, "numba"), (2, "numba"), (1, "numba-cold")])
+def test_pin_threads_reaches_every_pool(n, backend):
+    """BLAS (every OpenBLAS, MKL), OpenMP and numba all run ``n`` threads, whether loaded before the
+    pinning (numba environment) or after (numpy: the engine's BLAS); beside MKL, NumPy's OpenBLAS keeps one."""
     pytest.importorskip("numba")
     pytest.importorskip("threadpoolctl")
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", NUMBA_NUM_THREADS="2")
-    proc = subprocess.run([sys.executable, "-c", _PIN_CHILD, str(n)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", _PIN_CHILD, str(n), backend], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["pinned"] == n and got["numba"] == n and got["engine_blas"] == n
