@@ -149,6 +149,21 @@ def test_setup_pins_the_threads_parameter_and_builds_once_per_process(suite, mon
     assert suite.pins[-1] == suite.THREADS[0]
 
 
+def test_setup_after_setup_cache_reads_its_own_parameters(suite, monkeypatch):
+    monkeypatch.setenv(suite.BACKEND_VAR, "numpy")
+
+    class Cached(suite.Benchmark):
+        params, param_names = (["a"], [3]), ["x", "threads"]
+
+        @suite.prepared
+        def setup(self, cache, x, threads):
+            self.got = (cache, x, threads)
+
+    bench = Cached()
+    bench.setup({"made": "once"}, "a", 3)  # asv passes setup_cache's result first
+    assert suite.pins == [3] and bench.got == ({"made": "once"}, "a", 3)
+
+
 def test_numba_with_several_threads_in_a_forked_process_skips_and_says_how(suite, monkeypatch):
     from benchmarks import bench_throughput
 
