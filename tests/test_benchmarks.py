@@ -346,7 +346,7 @@ def test_asv_run_two_commits_and_compare(tmp_path):
     out = asv("compare", old, new, "--machine", "ci", "--split")
     rows = [[c.strip() for c in line.split("|")[1:-1]] for line in out.splitlines() if "BACKENDnumpy]" in line]
     assert len(rows) == 6, out  # every case measured in both commits, in the numpy environment
-    ratios = {row[-1].split("(")[0]: float(row[-2]) for row in rows}  # Change, Before, After, Ratio, Benchmark
+    ratios = {row[-1].split("(")[0]: float(row[-2].lstrip("~")) for row in rows}  # Change, Before, After, Ratio, Benchmark
     assert set(ratios) == {f"bench_init.{n}" for n in ("StandardNormal.time_standard_normal", "Initialize.track_ratio_to_standard_normal")} | {
         "bench_throughput.Throughput.time_forward"}
     assert all(0.1 < r < 10 for r in ratios.values()), out

@@ -218,7 +218,8 @@ def test_asv_check_and_tiny_run(tmp_path):
     assert set(df.benchmark) == {"bench_init.StandardNormal.time_standard_normal"}
     assert (df.status == "ok").all() and (df.value > 0).all()
     assert set(df.dtype) == {"float32", "float64"} and df["size"].dtype == "Int64" and df["dtype"].dtype == "category"
-    assert (df.backend == "numpy").all() and (df.machine == "ci").all() and (df.unit == "seconds").all()
+    assert (df.backend == "any").all()  # backend-independent: measured in the numpy environment, loaded as any
+    assert (df.machine == "ci").all() and (df.unit == "seconds").all()
     assert df.commit.iloc[0] == head.stdout.strip()
 
 
