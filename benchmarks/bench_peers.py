@@ -32,6 +32,7 @@ class _Peers(Benchmark):
 
     def setup_peer(self, case: str) -> None:
         """``self.perf``, ``self.case`` and ``self.device``; skipped without PyTorch (or its CUDA build for cupy)."""
+        self.setup_backend()  # an unusable backend skips before PyTorch's import (1-2 s)
         try:
             import torch
         except ImportError:

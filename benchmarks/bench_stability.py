@@ -19,8 +19,6 @@ and loaded as backend ``any``. Every ``track_`` returns a plain float:
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from .common import P, Benchmark, backend_independent, log2, prepared, require, skip
@@ -52,23 +50,11 @@ class Stability(_Base):
     timeout = 1800
 
     def setup_cache(self):
-        if not self.at_home():
-            return {}  # setup skips, saying why
-        self.place({})
-        stats = {}
-        for combo in itertools.product(*self.params):
-            try:
-                stats[combo] = self._stats(*combo)
-            except NotImplementedError as exc:  # this combination skips; the others run
-                stats[combo] = str(exc)
-        return stats
+        return self.each_case(self._stats)
 
     @prepared
-    def setup(self, stats, initializer, activation, depth, width):
-        found = stats[(initializer, activation, depth, width)]
-        if isinstance(found, str):
-            raise NotImplementedError(found)
-        self.stats = found
+    def setup(self, stats, *params):
+        self.stats = self.cached(stats, *params)
 
     def _stats(self, initializer, activation, depth, width):
         diagnostics = require("diagnostics", "the stability benchmarks")

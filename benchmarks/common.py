@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import itertools
 import math
 import os
 import statistics
@@ -179,6 +180,29 @@ class Benchmark:
             # numba_step runs a forked child's step on one thread (GNU OpenMP after fork)
             skip(f"numba's step runs on one thread in a forked process; for threads={n} run asv with --launch-method spawn")
         pin_threads(n)
+
+    def each_case(self, compute) -> dict:
+        """For ``setup_cache``: ``compute(*case)`` for every parameter combination, once per
+        environment, when several benchmarks read the same work; a case that skips keeps its reason.
+        Outside this benchmark's environments nothing is computed (``setup`` then skips)."""
+        if not self.at_home():
+            return {}
+        self.place({})
+        results = {}
+        for case in itertools.product(*self.params):
+            try:
+                results[case] = compute(*case)
+            except NotImplementedError as exc:  # this case skips; the others run
+                results[case] = str(exc)
+        return results
+
+    @staticmethod
+    def cached(results: dict, *params):
+        """For ``setup``: the result :meth:`each_case` computed for ``params``, or its skip."""
+        found = results[params]
+        if isinstance(found, str):
+            raise NotImplementedError(found)
+        return found
 
     def setup_backend(self):
         self.backend = load_backend()

@@ -99,7 +99,7 @@ def _peers_module(monkeypatch):
     monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1]))
     monkeypatch.delitem(sys.modules, "benchmarks.bench_peers", raising=False)
     module = importlib.import_module("benchmarks.bench_peers")
-    monkeypatch.setattr("benchmarks.common.pin_threads", lambda n: None)  # leave this process's threads alone
+    monkeypatch.setattr(sys.modules["benchmarks.common"], "pin_threads", lambda n: None)  # leave this process's threads alone
     return module
 
 
