@@ -27,7 +27,6 @@ import importlib
 import itertools
 import math
 import os
-import statistics
 import time
 from pathlib import Path
 
@@ -221,8 +220,8 @@ def timed_rounds(fns: dict, rounds: int, min_time: float = 0.05, sync=None, time
     """Seconds per call of each of ``fns`` in each of ``rounds`` rounds, interleaved (lists by name).
 
     Each function is warmed up and its call count calibrated once (each round loops >= ``min_time``).
-    ``timer=time.process_time`` measures CPU time: for single-threaded host work it is immune to
-    other processes on a shared machine (never use it for device or multi-threaded BLAS work).
+    ``timer=time.process_time`` measures CPU time: for single-threaded host work it leaves out the
+    time other processes hold the core (never use it for device or multi-threaded BLAS work).
     """
     sync = sync or (lambda: None)
 
@@ -242,11 +241,6 @@ def timed_rounds(fns: dict, rounds: int, min_time: float = 0.05, sync=None, time
         for name, fn in fns.items():
             out[name].append(seconds(fn, numbers[name]) / numbers[name])
     return out
-
-
-def median_time(fn, repeat: int = 5, min_time: float = 0.05, sync=None, timer=time.perf_counter) -> float:
-    """Median over ``repeat`` rounds of the seconds per call of ``fn`` (:func:`timed_rounds`)."""
-    return float(statistics.median(timed_rounds({"fn": fn}, repeat, min_time, sync, timer)["fn"]))
 
 
 def sampled(values) -> dict:

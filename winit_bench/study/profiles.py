@@ -46,6 +46,8 @@ NON_ORTHOGONAL = [
 
 # depth x width x batch: the performance targets' grid (winit_bench.perf.TARGET_GRID)
 PEER_GRID = ["10x1024x256", "10x64x32", "10x64x256", "10x128x32", "10x128x256", "10x256x32", "10x256x256", "50x64x32", "50x64x256"]
+# its corners in the default profile (each case costs a PyTorch start-up; `winit-bench perf` prints the whole grid)
+DEFAULT_PEER_CASES = ["10x64x32", "10x256x256", "10x1024x256", "50x64x256"]
 
 # asv's own timing knobs for the ``time_`` benchmarks (benchmarks/common.py sets them on the base
 # class): ``rounds`` passes over the suite, one process per case each, so that a case's samples are
@@ -83,8 +85,8 @@ _BENCH = {
     },
     "default": {
         "threads": [1],
-        "asv": dict(rounds=3, repeat=(5, 100, 0.25), number=1, warmup_time=0.1, min_run_count=2),
-        "dask_configs": 24,
+        "asv": dict(rounds=2, repeat=(5, 100, 0.25), number=1, warmup_time=0.1, min_run_count=2),
+        "dask_configs": 16,
         "dask_repeats": 3,
         "init_names": NON_ORTHOGONAL,
         "init_sizes": [256, 1024, 4096],
@@ -96,7 +98,7 @@ _BENCH = {
         "dtype": ["float32", "float64"],
         "track_repeat": 5,
         "stats_shapes": ["50x512x256"],
-        "peer_cases": PEER_GRID,
+        "peer_cases": DEFAULT_PEER_CASES,
         "stab_inits": ["lecun_normal", "xavier_normal", "he_normal", "kumar_normal", "orthogonal", "torch_linear_default"],
         "stab_acts": ["tanh", "relu", "sigmoid"],
         "stab_depth": [4, 16, 32],
