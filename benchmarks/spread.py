@@ -8,8 +8,9 @@ median of each run and the spread, max / min - 1 of those medians (``*`` beyond 
     python -m benchmarks.spread -b bench_init --runs 5 --backends numpy
     python -m benchmarks.spread --profile default --markdown spread.md
 
-It also prints each run's wall time and the load average before and after it (``os.getloadavg``):
-on a shared machine, read the spread next to the load. ``--runs 1 -b .`` times a whole profile.
+It also prints each run's wall time and the load average before and after it (``os.getloadavg``),
+and first a probe of the CPU's own steadiness (:func:`probe`): on a shared machine, read the spread
+next to both. ``--runs 1 -b .`` times a whole profile.
 """
 
 from __future__ import annotations
@@ -90,11 +91,32 @@ def render(table: pd.DataFrame, limit: float, markdown: bool = False) -> str:
     return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in [head, *rows])
 
 
-def run_asv(config: Path, bench: list[str], env: dict, machine: str | None) -> float:
-    """One ``asv run --python=same`` of HEAD; its wall time in seconds."""
+def probe(seconds: float = 6.0, window: float = 0.5) -> tuple[float, float]:
+    """How steady is this machine's CPU? A fixed piece of single-threaded work (a 64 x 64 QR) timed
+    for ``seconds``: the fastest and slowest median of its ``window``-second windows. On a shared
+    virtual machine the two can differ by 2x from one moment to the next whatever the load average
+    says; no benchmark can then be steadier than that."""
+    from threadpoolctl import threadpool_limits
+
+    a = np.random.default_rng(0).standard_normal((64, 64))
+    medians = []
+    with threadpool_limits(1):
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            times, stop = [], time.perf_counter() + window
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                np.linalg.qr(a)
+                times.append(time.perf_counter() - t)
+            medians.append(float(np.median(times)))
+    return min(medians), max(medians)
+
+
+def run_asv(config: Path, bench: list[str], env: dict, extra: list[str]) -> float:
+    """One ``asv run --python=same`` of HEAD (``extra``: more of asv's options); its wall time in seconds."""
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     cmd = [sys.executable, "-m", "asv", "--config", str(config), "run", "--python=same", "--set-commit-hash", head]
-    cmd += [a for b in bench for a in ("--bench", b)] + (["--machine", machine] if machine else [])
+    cmd += [a for b in bench for a in ("--bench", b)] + extra
     t = time.perf_counter()
     proc = subprocess.run(cmd, cwd=config.parent, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -111,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", nargs="+", default=["time"], help="benchmark types in the table (default: time)")
     ap.add_argument("--limit", type=float, default=0.10, help="spread marked with * beyond this (default 0.10)")
     ap.add_argument("--machine", help="asv machine name (default: the one in ~/.asv-machine.json)")
+    ap.add_argument("--cpu-affinity", help="asv run --cpu-affinity: the CPUs the benchmarks run on (e.g. 1)")
     ap.add_argument("--out", type=Path, help="keep the runs' results here (default: a temporary folder)")
     ap.add_argument("--markdown", type=Path, help="also write the table as markdown to this file")
     args = ap.parse_args(argv)
@@ -127,18 +150,22 @@ def main(argv: list[str] | None = None) -> int:
                        env=env, capture_output=True, check=True)  # fmt: skip
     conf = json.loads((ROOT / "asv.conf.json").read_text())
     frames = []
+    fast, slow = probe()
+    print(f"CPU probe (64 x 64 QR, one thread, 0.5 s windows): {1e6 * fast:.0f}-{1e6 * slow:.0f} us, "
+          f"{100 * (slow / fast - 1):.0f} % apart", flush=True)
     for i in range(1, args.runs + 1):
         config = out / f"asv-{i}.json"
         config.write_text(json.dumps(run_config(conf, out, args.backends, i), indent=1))
         load0 = os.getloadavg()
-        wall = run_asv(config, args.bench or ["time_"], env, args.machine)
+        extra = (["--machine", args.machine] if args.machine else []) + (["--cpu-affinity", args.cpu_affinity] if args.cpu_affinity else [])
+        wall = run_asv(config, args.bench or ["time_"], env, extra)
         load1 = os.getloadavg()
         print(f"run {i}: {wall:.0f} s wall, load average {load0[0]:.2f} before, {load1[0]:.2f} after ({os.cpu_count()} cores)", flush=True)
         frames.append(load_asv_results(out / f"run-{i}"))
     table = spread_table(frames, tuple(args.kinds))
     print(render(table, args.limit))
-    print(f"{(table.spread > args.limit).sum()} of {len(table)} rows beyond {100 * args.limit:.0f} %; "
-          f"profile {args.profile}, {time.strftime('%Y-%m-%d %H:%M')}")  # fmt: skip
+    print(f"{(table.spread > args.limit).sum()} of {len(table)} rows beyond {100 * args.limit:.0f} %; profile {args.profile}, "
+          f"CPUs {args.cpu_affinity or 'any'}, {time.strftime('%Y-%m-%d %H:%M')}")  # fmt: skip
     if args.markdown:
         args.markdown.write_text(render(table, args.limit, markdown=True) + "\n")
     if args.out is None:

@@ -301,6 +301,13 @@ def test_spread_is_max_over_min_of_the_run_medians(suite):
     assert skipped.empty
 
 
+def test_the_probe_reports_the_fastest_and_slowest_window(suite):
+    from benchmarks.spread import probe
+
+    fast, slow = probe(seconds=0.3, window=0.1)
+    assert 0 < fast <= slow < 0.1
+
+
 # ------------------------------------------------------------------------------------ asv end to end
 def _asv():
     return shutil.which("asv", path=os.path.dirname(sys.executable)) or shutil.which("asv")
