@@ -4,13 +4,14 @@
 imports and shut-down included); ``track_sweep_speedup`` the same for the sweep alone (the session's
 ``wall_s`` in ``run.json``: from the first submit to the last record). Each is measured
 ``dask_repeats`` times (the profile's; asv keeps the median and the spread), on ``dask_configs``
-configurations: 24 in the default profile, ~24 s of work in-process, enough for the 1-2 s a local
+configurations: 16 in the default profile, ~16 s of work in-process, enough for the 1-2 s a local
 cluster takes to start to matter little. The quick profile does not run it.
 
 What 2 cores can show: a 2-worker cluster can at best halve the sweep, and only when both cores are
-free. On the project's shared 2-core machine it read 1.76x end to end (1.94x the sweep alone) while
-the other tenants were idle, and about 1.0x while another process kept one core busy: then a plain
-2-process pool with no Dask gets no more either. Run as a script it measures that ceiling too (the
+free. On the project's shared 2-core machine, 16 configurations read 1.55x end to end and 1.82x the
+sweep alone while the other tenants were idle (a plain 2-process pool: 1.96x), and 1.07x / 1.31x at
+load average 2: with another process on one of the two cores neither Dask nor a plain pool gets
+more (docs/benchmarks.md). Run as a script it measures that ceiling too (the
 same work on plain processes) and prints the load average next to the numbers; on a shared
 machine compare against it::
 
