@@ -5,8 +5,10 @@ keeps the same comparison in asv's history, per case ``depth x width x batch`` (
 plain SGD): PyTorch is ``nn.Sequential`` of ``Linear`` + ``Tanh`` with ``optim.SGD``
 (:func:`winit_bench.perf.torch_step`).
 
-``track_ratio_to_torch`` is the engine's step time over PyTorch's (below 1: the engine is faster).
-On the CPU PyTorch runs in a child process with the engine BLAS's thread count (in one process the
+``track_ratio_to_torch`` is the engine's step time over PyTorch's (below 1: the engine is faster),
+one ratio per round (``track_repeat`` rounds: the engine's time, then PyTorch's), so that asv keeps
+their median and spread.
+On the CPU PyTorch runs in a child process with the benchmark's thread count (in one process the
 two libraries' spinning threads slow each other down and neither number would be true), timed right
 after the engine (:class:`winit_bench.perf.TorchProcess`). With the cupy backend PyTorch
 runs on CUDA in the same process, both timed with device synchronisation.
@@ -16,19 +18,21 @@ Everything here is skipped when PyTorch is not installed (``pip install 'winit-b
 from __future__ import annotations
 
 import contextlib
+import time
 
-from .common import Benchmark, P, backend_name, require, skip
+from .common import THREADS, Benchmark, P, backend_name, prepared, require, sampled, skip
 
 
 class _Peers(Benchmark):
     """One case of the target grid against PyTorch, on the device the engine's backend uses."""
 
-    params = (P("peer_cases"),)
-    param_names = ["case"]
+    params = (P("peer_cases"), THREADS)
+    param_names = ["case", "threads"]
     timeout = 600
 
     def setup_peer(self, case: str) -> None:
         """``self.perf``, ``self.case`` and ``self.device``; skipped without PyTorch (or its CUDA build for cupy)."""
+        self.setup_backend()  # an unusable backend skips before PyTorch's import (1-2 s)
         try:
             import torch
         except ImportError:
@@ -41,20 +45,24 @@ class _Peers(Benchmark):
 
 
 class EngineVsTorch(_Peers):
-    def setup(self, case):
+    @prepared
+    def setup(self, case, threads):
         self.setup_peer(case)
         self.step = self.perf.engine_step(self.case, self.setup_backend().name)
         self.step()  # warm-up: buffers, the compiled step, BLAS threads
 
-    def time_engine_step(self, case):
+    def time_engine_step(self, case, threads):
         self.step()
 
-    def track_ratio_to_torch(self, case):
-        rounds = P("track_repeat")
-        engine = self.perf.race({"engine": self.step}, rounds=rounds)["engine"]
-        with self.perf.TorchProcess() if self.device == "cpu" else contextlib.nullcontext() as peer:
+    def track_ratio_to_torch(self, case, threads):
+        with self.perf.TorchProcess(threads) if self.device == "cpu" else contextlib.nullcontext() as peer:
             torch = peer.step(self.case) if peer else self.perf.cuda_torch_step(self.case)
-            return float(engine / self.perf.race({"torch": torch}, rounds=rounds)["torch"])
+            ratios = []
+            for _ in range(P("track_repeat")):
+                engine = self.perf.race({"engine": self.step}, rounds=1)["engine"]
+                time.sleep(self.perf.SETTLE if peer else 0)  # MKL's threads spin on after their last call
+                ratios.append(engine / self.perf.race({"torch": torch}, rounds=1)["torch"])
+        return sampled(ratios)
 
     track_ratio_to_torch.unit = "ratio"
 
@@ -62,10 +70,14 @@ class EngineVsTorch(_Peers):
 class TorchStep(_Peers):
     """PyTorch's own step time, in a process of its own (asv runs each benchmark in a fresh one)."""
 
-    def setup(self, case):
+    @prepared
+    def setup(self, case, threads):
         self.setup_peer(case)
+        import torch
+
+        torch.set_num_threads(threads)  # its own OpenMP, loaded after the suite pinned the others
         self.step = self.perf.torch_step(self.case, self.device)
         self.step()
 
-    def time_torch_step(self, case):
+    def time_torch_step(self, case, threads):
         self.step()

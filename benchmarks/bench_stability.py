@@ -2,7 +2,10 @@
 
 From ``winit_bench.diagnostics.layer_stats`` (one forward/backward pass on Gaussian inputs,
 ``N(0, 1)``, the diagnostics' default reproducible target) and
-``winit_bench.compare.compare_to_theory``. Every ``track_`` returns a plain float:
+``winit_bench.compare.compare_to_theory``. The statistics of a float64 network are the
+initializer's and the activation's, equal on every backend up to rounding (the test suite checks the
+backends agree): both classes are :func:`backend_independent`, run in the numpy environment only
+and loaded as backend ``any``. Every ``track_`` returns a plain float:
 
 * ``track_log2_q_ratio``        log2 q_z[L] / q_z[1]     (0: the forward signal is preserved)
 * ``track_log2_delta_ratio``    log2 q_delta[1] / q_delta[L]  (0: errors reach the first layer intact)
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import P, Benchmark, log2, require, skip
+from .common import P, Benchmark, backend_independent, log2, prepared, require, skip
 
 
 class _Base(Benchmark):
@@ -38,21 +41,32 @@ class _Base(Benchmark):
         return net, X
 
 
+@backend_independent
 class Stability(_Base):
     """Statistics of one pass (``layer_stats``); a statistic that does not apply (the dead fraction
-    of tanh, the saturated fraction of ReLU) is NaN, shown by asv as n/a."""
+    of tanh, the saturated fraction of ReLU) is NaN, shown by asv as n/a. The six tracks read the
+    same pass: ``setup_cache`` makes it once per combination, not once per track."""
 
-    def setup(self, initializer, activation, depth, width):
+    timeout = 1800
+
+    def setup_cache(self):
+        return self.each_case(self._stats)
+
+    @prepared
+    def setup(self, stats, *params):
+        self.stats = self.cached(stats, *params)
+
+    def _stats(self, initializer, activation, depth, width):
         diagnostics = require("diagnostics", "the stability benchmarks")
-        self.net, self.X = self._net(initializer, activation, depth, width)
+        net, X = self._net(initializer, activation, depth, width)
         from winit_bench.compare import independent_error_target  # the output error theory assumes
 
-        Y = independent_error_target(self.net, self.X)
-        self.stats = diagnostics.layer_stats(self.net, self.X, Y).reset_index(drop=True)
+        stats = diagnostics.layer_stats(net, X, independent_error_target(net, X)).reset_index(drop=True)
         needed = ("q_z", "q_delta", "var_grad_w", "dead_fraction", "saturated_fraction", "distinct_units")
-        missing = [c for c in needed if c not in self.stats.columns]
+        missing = [c for c in needed if c not in stats.columns]
         if missing:
             skip(f"layer_stats lacks column(s) {', '.join(missing)}")
+        return stats
 
     def _col(self, name):
         return self.stats[name].to_numpy(dtype=float)
@@ -84,9 +98,11 @@ class Stability(_Base):
         return float(np.nanmin(v)) if np.isfinite(v).any() else float("nan")
 
 
+@backend_independent
 class TheoryDeviation(_Base):
     """Largest |measured - predicted| log2 ratio of ``compare_to_theory`` over the layers."""
 
+    @prepared
     def setup(self, initializer, activation, depth, width):
         compare = require("compare", "track_theory_deviation")
         self.net, self.X = self._net(initializer, activation, depth, width)

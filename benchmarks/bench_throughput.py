@@ -3,6 +3,9 @@
 A net of ``depth`` square ``width x width`` layers (ReLU, He-normal, linear output, MSE) on the
 backend named by ``$WINIT_BENCH_BACKEND``. Every timed call synchronises the device.
 
+The rates and ratios (``track_``) time their own interleaved rounds (``track_repeat``) and store
+the value of each round, so asv keeps their median and spread as it does for ``time_`` samples.
+
 ``track_gflops`` counts 3 matrix products per layer (forward ``A W^T``, ``dW = δ^T A``,
 ``δ W``), 2 flops per multiply-add: ``6 * batch * Σ n_in n_out`` per step (the first layer's
 ``δ W`` is in the count though the engine skips it; element-wise work is not counted).
@@ -18,15 +21,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import P, Benchmark, median_time, require, skip
+from .common import THREADS, P, Benchmark, prepared, require, sampled, skip, timed_rounds
 
 
 class Throughput(Benchmark):
-    params = (P("depth"), P("width"), P("batch"), P("dtype"))
-    param_names = ["depth", "width", "batch", "dtype"]
+    params = (P("depth"), P("width"), P("batch"), P("dtype"), THREADS)
+    param_names = ["depth", "width", "batch", "dtype", "threads"]
     lr = 1e-4
 
-    def setup(self, depth, width, batch, dtype):
+    @prepared
+    def setup(self, depth, width, batch, dtype, threads):
         import winit_bench as wb
 
         be = self.setup_backend()
@@ -60,18 +64,19 @@ class Throughput(Benchmark):
         self.net.train_step(self.X, self.Y, self.lr)
         self.sync()
 
-    def _step_seconds(self):
-        return median_time(lambda: self.net.train_step(self.X, self.Y, self.lr), repeat=P("track_repeat"), sync=self.sync)
+    def _step(self):
+        self.net.train_step(self.X, self.Y, self.lr)
 
     def _flops(self, batch):
         return 6.0 * batch * sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
 
-    def track_gflops(self, depth, width, batch, dtype):
-        return float(self._flops(batch) / self._step_seconds() / 1e9)
+    def track_gflops(self, depth, width, batch, dtype, threads):
+        steps = timed_rounds({"step": self._step}, P("track_repeat"), sync=self.sync)["step"]
+        return sampled(self._flops(batch) / t / 1e9 for t in steps)
 
     track_gflops.unit = "GFLOP/s"
 
-    def track_ratio_to_gemm(self, depth, width, batch, dtype):
+    def track_ratio_to_gemm(self, depth, width, batch, dtype, threads):
         be, dt = self.backend, np.dtype(dtype)
         rng = np.random.default_rng(1)
         layers = []
@@ -88,18 +93,19 @@ class Throughput(Benchmark):
                 be.matmul(d.T, a, out=gw)  # weight gradient
                 be.matmul(d, w, out=g)  # back-propagated error
 
-        t_gemm = median_time(gemms, repeat=P("track_repeat"), sync=self.sync)
-        return float(self._step_seconds() / t_gemm)
+        t = timed_rounds({"step": self._step, "gemms": gemms}, P("track_repeat"), sync=self.sync)
+        return sampled(s / g for s, g in zip(t["step"], t["gemms"]))
 
     track_ratio_to_gemm.unit = "ratio"
 
 
 class StatsCost(Benchmark):
-    params = (P("stats_shapes"), ["tanh", "relu"])
-    param_names = ["shape", "activation"]
+    params = (P("stats_shapes"), ["tanh", "relu"], THREADS)
+    param_names = ["shape", "activation", "threads"]
     lr = 1e-2
 
-    def setup(self, shape, activation):
+    @prepared
+    def setup(self, shape, activation, threads):
         import winit_bench as wb
 
         diagnostics = require("diagnostics", "the layer_stats cost")
@@ -123,9 +129,7 @@ class StatsCost(Benchmark):
         self._stats()
 
     def track_ratio_to_train_step(self, *params):
-        from winit_bench.perf import race
-
-        t = race({"stats": self._stats, "step": self._step}, rounds=P("track_repeat"), min_time=0.2)
-        return float(t["stats"] / t["step"])
+        t = timed_rounds({"stats": self._stats, "step": self._step}, P("track_repeat"), min_time=0.2)
+        return sampled(a / b for a, b in zip(t["stats"], t["step"]))
 
     track_ratio_to_train_step.unit = "ratio"

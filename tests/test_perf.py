@@ -98,7 +98,9 @@ def _peers_module(monkeypatch):
 
     monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1]))
     monkeypatch.delitem(sys.modules, "benchmarks.bench_peers", raising=False)
-    return importlib.import_module("benchmarks.bench_peers")
+    module = importlib.import_module("benchmarks.bench_peers")
+    monkeypatch.setattr(sys.modules["benchmarks.common"], "pin_threads", lambda n: None)  # leave this process's threads alone
+    return module
 
 
 def test_peers_benchmark_is_skipped_without_torch(monkeypatch):
@@ -108,16 +110,17 @@ def test_peers_benchmark_is_skipped_without_torch(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
     for cls in (peers.EngineVsTorch, peers.TorchStep):
         with pytest.raises(NotImplementedError, match=r"peers"):
-            cls().setup("10x8x4")
+            cls().setup("10x8x4", 1)
 
 
 def test_peers_benchmark_ratio_is_engine_over_torch(monkeypatch):
     pytest.importorskip("torch")
     peers = _peers_module(monkeypatch)
     bench = peers.EngineVsTorch()
-    bench.setup("3x16x8")
+    bench.setup("3x16x8", 1)
     monkeypatch.setattr(perf, "race", lambda cands, rounds: {"engine": {"engine": 0.125}, "torch": {"torch": 0.5}}[next(iter(cands))])
-    assert bench.track_ratio_to_torch("3x16x8") == 0.25  # engine 0.125 s over PyTorch 0.5 s
+    out = bench.track_ratio_to_torch("3x16x8", 1)
+    assert out["samples"] and set(out["samples"]) == {0.25}  # engine 0.125 s over PyTorch 0.5 s, each round
 
 
 def test_pytorch_process_times_steps_and_reports_its_end_in_one_line():

@@ -218,7 +218,8 @@ def test_asv_check_and_tiny_run(tmp_path):
     assert set(df.benchmark) == {"bench_init.StandardNormal.time_standard_normal"}
     assert (df.status == "ok").all() and (df.value > 0).all()
     assert set(df.dtype) == {"float32", "float64"} and df["size"].dtype == "Int64" and df["dtype"].dtype == "category"
-    assert (df.backend == "numpy").all() and (df.machine == "ci").all() and (df.unit == "seconds").all()
+    assert (df.backend == "any").all()  # backend-independent: measured in the numpy environment, loaded as any
+    assert (df.machine == "ci").all() and (df.unit == "seconds").all()
     assert df.commit.iloc[0] == head.stdout.strip()
 
 
@@ -239,3 +240,28 @@ def test_asv_writes_where_the_loader_looks_by_default():
     conf = json.loads((ROOT / "asv.conf.json").read_text())
     default = inspect.signature(load_asv_results).parameters["path"].default
     assert conf["results_dir"] == default == "results/asv" and conf["html_dir"] == "results/html"
+
+
+def test_backend_independent_results_load_as_backend_any(tmp_path):
+    """``home_backend`` in benchmarks.json: the home environment's rows are backend ``any``; the
+    other environments' skips keep their backend and say why; other benchmarks keep theirs."""
+    bench = {
+        "bench_init.Orthogonal.time_qr": {"type": "time", "unit": "seconds", "param_names": ["size"], "home_backend": "numpy"},
+        "bench_throughput.Throughput.time_forward": {"type": "time", "unit": "seconds", "param_names": ["width"]},
+    }
+    (tmp_path / "benchmarks.json").write_text(json.dumps(bench))
+    for backend, qr in (("numpy", [0.001, NAN]), ("numba", [NAN, NAN])):
+        _write(tmp_path / "box", {"bench_init.Orthogonal.time_qr": [qr, [["64", "256"]]],
+                                  "bench_throughput.Throughput.time_forward": [[0.5], [["128"]]]},
+               env=f"existing-py-WINIT_BENCH_BACKEND{backend}", env_vars={"WINIT_BENCH_BACKEND": backend})  # fmt: skip
+    df = load_asv_results(tmp_path)
+    qr = df[df.benchmark.str.endswith("time_qr")].set_index(["env_name", "size"])
+    home, other = "existing-py-WINIT_BENCH_BACKENDnumpy", "existing-py-WINIT_BENCH_BACKENDnumba"
+    assert list(qr.loc[home].backend) == ["any", "any"] and list(qr.loc[home].status) == ["ok", "skipped"]
+    assert "backend-independent" not in str(qr.loc[(home, 256), "reason"])  # skipped at home: another reason
+    assert list(qr.loc[other].backend) == ["numba", "numba"] and (qr.loc[other].status == "skipped").all()
+    assert qr.loc[other].reason.str.contains("backend-independent: measured in the numpy environment only").all()
+    fwd = df[df.benchmark.str.endswith("time_forward")]
+    assert sorted(fwd.backend) == ["numba", "numpy"]
+    ok = df[df.status == "ok"]
+    assert ok.pivot_table(index="benchmark", columns="backend", values="value", observed=True).shape == (2, 3)

@@ -9,7 +9,8 @@ A parameterised benchmark stores one value per combination of its ``params`` (th
 product, the last parameter varying fastest), each parameter value as its ``repr``. In ``result``
 ``null`` means the benchmark failed and ``NaN`` that it was skipped (``NotImplementedError``).
 ``<results>/benchmarks.json`` (written by ``asv run``) gives each benchmark's type, unit and
-parameter names.
+parameter names, and ``home_backend`` for a backend-independent one (host code or mathematics,
+measured in that backend's environment only): its results there load as backend ``any``.
 
 Anything else in ``result`` is not a measurement: a string, a mapping or a boolean (``true`` is no
 timing, and loading it as 1.0 would be silently wrong) loads as status ``failed`` with the reason.
@@ -37,6 +38,8 @@ TAIL_COLUMNS = [
 DEFAULT_COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a", "stats_ci_99_b",
                    "stats_q_25", "stats_q_75", "stats_number", "stats_repeat", "samples", "profile"]  # fmt: skip
 _NUMERIC = ("value", "ci_lo", "ci_hi", "q25", "q75")
+#: the backend of a backend-independent benchmark's results (``home_backend`` in benchmarks.json)
+ANY_BACKEND = "any"
 _TYPES = {"time": ("time", "seconds"), "peakmem": ("peakmemory", "bytes"), "mem": ("memory", "bytes"), "track": ("track", "unit")}
 
 
@@ -138,10 +141,15 @@ def _rows_of_file(path: Path, machine: str, info: dict, param_names_seen: set) -
         if len(result) != len(combos):
             raise ValueError(f"benchmark {name!r}: {len(result)} results for {len(combos)} parameter combinations")
         param_names_seen.update(names)
+        backend, home = meta["backend"], desc.get("home_backend")
+        if home is not None:
+            backend = ANY_BACKEND if backend == home else backend
         for i, (combo, value) in enumerate(zip(combos, result)):
             out = {"benchmark": name, "type": kind, "unit": unit}
             out.update({n: parse_param(v) for n, v in zip(names, combo)})
             status, reason = _status(value)
+            if status == "skipped" and home is not None and backend != ANY_BACKEND:
+                reason = f"backend-independent: measured in the {home} environment only (backend {ANY_BACKEND!r})"
             out.update(
                 value=value if status == "ok" else math.nan,
                 ci_lo=_pick(fields.get("stats_ci_99_a"), i),
@@ -152,6 +160,7 @@ def _rows_of_file(path: Path, machine: str, info: dict, param_names_seen: set) -
                 reason=reason,
             )
             out.update(meta)
+            out["backend"] = backend
             rows.append(out)
     return rows
 
@@ -192,7 +201,8 @@ def load_asv_results(path: str | os.PathLike = "results/asv") -> pd.DataFrame:
     One row per benchmark x parameter combination x machine x commit x environment, with columns
     ``benchmark, type, unit``, one column per parameter name, then ``value, ci_lo, ci_hi, q25, q75,
     status, reason``, ``machine, commit, date, env_name, backend`` (``WINIT_BENCH_BACKEND`` of the
-    environment, default numpy) and ``python``.
+    environment, default numpy; ``any`` for a backend-independent benchmark measured in its home
+    environment) and ``python``.
 
     ``status`` is ``ok``, ``skipped`` (a NaN result) or ``failed``: a null result (the benchmark
     raised), or a result that is not a number (a string, a mapping, a boolean), with ``reason``
@@ -234,4 +244,4 @@ def load_asv_results(path: str | os.PathLike = "results/asv") -> pd.DataFrame:
     return _frame(rows, names)
 
 
-__all__ = ["UnreadableResults", "load_asv_results", "parse_param"]
+__all__ = ["ANY_BACKEND", "UnreadableResults", "load_asv_results", "parse_param"]

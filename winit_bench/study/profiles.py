@@ -52,9 +52,21 @@ NON_ORTHOGONAL = [
 
 # depth x width x batch: the performance targets' grid (winit_bench.perf.TARGET_GRID)
 PEER_GRID = ["10x1024x256", "10x64x32", "10x64x256", "10x128x32", "10x128x256", "10x256x32", "10x256x256", "50x64x32", "50x64x256"]
+# its corners in the default profile (each case costs a PyTorch start-up; `winit-bench perf` prints the whole grid)
+DEFAULT_PEER_CASES = ["10x64x32", "10x256x256", "10x1024x256", "50x64x256"]
 
+# asv's own timing knobs for the ``time_`` benchmarks (benchmarks/common.py sets them on the base
+# class): ``rounds`` passes over the suite, one process per case each, so that a case's samples are
+# spread over the run rather than taken in one burst; ``repeat`` = (min samples, max samples, seconds
+# after which sampling stops) per round, one call per sample (``number``; asv_runner re-runs setup
+# between samples anyway), ``warmup_time`` seconds of calls first, ``min_run_count`` calls at least.
+# ``threads``: the thread counts of every pool (BLAS, OpenMP, numba); 0 = every core.
 _BENCH = {
     "quick": {
+        "threads": [1],
+        "asv": dict(rounds=3, repeat=(5, 100, 0.15), number=1, warmup_time=0.05, min_run_count=2),
+        "dask_configs": 0,
+        "dask_repeats": 1,
         "init_names": ["xavier_uniform", "he_normal", "truncated_normal"],
         "init_sizes": [256],
         "qr_sizes": [64, 256],
@@ -80,6 +92,10 @@ _BENCH = {
         "train_steps": 50,
     },
     "default": {
+        "threads": [1],
+        "asv": dict(rounds=2, repeat=(5, 100, 0.25), number=1, warmup_time=0.1, min_run_count=2),
+        "dask_configs": 16,
+        "dask_repeats": 3,
         "init_names": NON_ORTHOGONAL,
         "init_sizes": [256, 1024, 4096],
         "qr_sizes": [64, 256, 1024],
@@ -92,7 +108,7 @@ _BENCH = {
         "dtype": ["float32", "float64"],
         "track_repeat": 5,
         "stats_shapes": ["50x512x256"],
-        "peer_cases": PEER_GRID,
+        "peer_cases": DEFAULT_PEER_CASES,
         "stab_inits": ["lecun_normal", "xavier_normal", "he_normal", "kumar_normal", "orthogonal", "torch_linear_default"],
         "stab_acts": ["tanh", "relu", "sigmoid"],
         "stab_depth": [4, 16, 32],
@@ -105,6 +121,10 @@ _BENCH = {
         "train_steps": 300,
     },
     "full": {
+        "threads": [1, 0],
+        "asv": dict(rounds=3, repeat=(20, 500, 2.0), number=1, warmup_time=0.5, min_run_count=2),
+        "dask_configs": 48,
+        "dask_repeats": 3,
         "init_names": NON_ORTHOGONAL,
         "init_sizes": [256, 1024, 4096],
         "qr_sizes": [64, 256, 1024, 2048],
