@@ -8,6 +8,7 @@ from .diagnostics import layer_stats
 from .engine import MLP, Diverged
 from .gains import calculate_gain
 from .initializers import initialize, initializer_names
+from .jacobian import jacobian_spectra, jacobian_spectrum
 from .truncated import truncnorm_std
 from .lsuv import lsuv
 from .results import load_asv_results
@@ -25,6 +26,8 @@ __all__ = [
     "compare_to_theory",
     "critical",
     "is_symmetric",
+    "jacobian_spectra",
+    "jacobian_spectrum",
     "layer_stats",
     "load_asv_results",
     "lsuv",

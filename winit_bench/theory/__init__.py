@@ -27,7 +27,8 @@ practice. ``sigma_w2`` of an initializer is read from the moments its scheme dec
 
 Modules: :mod:`.q_map` (q-map, fixed point, ``chi1``, ``chi_q``), :mod:`.correlations`
 (correlation map, ``c*``, ``chi_c``, edge of chaos, depth scales), :mod:`.sigma_w2`
-(initializers -> ``sigma_w2``), :mod:`.finite_width` (the Hanin-Rolnick band).
+(initializers -> ``sigma_w2``), :mod:`.finite_width` (the Hanin-Rolnick band), :mod:`.spectrum`
+(the spectrum of the input-output Jacobian: free-probability moments by depth).
 
 Limits: ``q = 0`` means the limit ``q -> 0+`` (one-sided averages at a kink), ``q = inf`` the
 limit ``q -> inf``. Positively homogeneous activations (linear, ReLU, leaky ReLU) with
@@ -42,6 +43,7 @@ from .correlations import c_star, chi_c, cmap, critical_sigma_w2, xi_c, xi_q
 from .finite_width import finite_width_band, log_ratio_moments
 from .q_map import chi1, chi_q, fixed_point, next_q, qmap
 from .sigma_w2 import closed_form_variance, initializer_sigma_w2, network_qmap, network_sigma_w2
+from .spectrum import free_product_moments, jacobian_mean_var, jacobian_moments
 
 __all__ = [
     "qmap",
@@ -63,4 +65,7 @@ __all__ = [
     "closed_form_variance",
     "log_ratio_moments",
     "finite_width_band",
+    "jacobian_moments",
+    "jacobian_mean_var",
+    "free_product_moments",
 ]
