@@ -10,35 +10,35 @@ exactly), and Gaussian or orthogonal weights (inferred from the weights: :func:`
 The scale-free ``spread = var_s2 / mean_s2^2`` is the quantity of the dynamical-isometry claim: it
 grows like ``l (mu2/mu1^2 - 1 - s1)`` (``s1 = -1`` Gaussian, ``0`` orthogonal).
 
-**Finite-width band.** At width ``n`` the measured moments fluctuate from draw to draw and the spread
-has a bias, both growing like ``l / n``. Measured by Monte Carlo (tanh at the edge of chaos,
-``sigma_b2 = 0.05``, Gaussian and orthogonal weights, widths 256, 512 and 1024, depths 1-64, 2
-samples per network; docs/theory.md, "Dynamical isometry", has the table)::
+**Finite-width band.** At width ``n`` the measured moments fluctuate from draw to draw (the weights
+are shared by the samples: more samples do not average it away) and the spread has a small positive
+bias. Measured by Monte Carlo (tanh at the edge of chaos, ``sigma_b2 = 0.05``, Gaussian and orthogonal
+weights, widths 256, 512 and 1024, depths 1-64, 2 samples per network, 4-16 networks; docs/theory.md,
+"Dynamical isometry", has the table), the standard deviations of the natural-log ratios are below::
 
-    ln(mean_s2 / m1)         mean ~0,                  sd <= sqrt(MEAN_LOG_VAR * l / n)
-    ln(spread / spread_th)   mean <= SPREAD_BIAS * l/n, sd <= sqrt(SPREAD_LOG_VAR * l / n)
+    sd ln(mean_s2 / m1)        <= sqrt(MEAN_A l + MEAN_B l^2) / n
+    sd ln(spread / spread_th)  <= sqrt(SPREAD_A l + SPREAD_B l^2) / n,   0 <= bias <= SPREAD_BIAS l / n
 
-The band is ``sigmas`` (default 3) of those standard deviations around 0 (mean) and around ``[0, bias]``
-(spread), in natural-log units; the coefficients are the largest measured over that grid, rounded up.
+(the ``l`` term: each layer's own sampling noise; the ``l^2`` term: a layer's noise grows with the
+spread of the product beneath it, itself ``~ l``: the correction is a function of ``l / n``). The band
+is ``sigmas`` (default 3) of those standard deviations around 0, the spread's widened upwards by the
+bias; the coefficients are the largest measured over that grid (Gaussian weights: orthogonal ones
+fluctuate less), rounded up.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
-from .jacobian import jacobian_spectra
+from .jacobian import check_depths, jacobian_spectra
 from .theory.spectrum import jacobian_moments
 
 BAND_SIGMAS = 3.0
-#: Var ln(mean_s2 / m1) <= MEAN_LOG_VAR * l / n (measured: module docstring)
-MEAN_LOG_VAR = 0.6
-#: Var ln(spread / spread_th) <= SPREAD_LOG_VAR * l / n
-SPREAD_LOG_VAR = 0.25
-#: 0 <= E ln(spread / spread_th) <= SPREAD_BIAS * l / n
-SPREAD_BIAS = 1.0
+#: the finite-width standard deviations and bias of the log ratios (module docstring)
+MEAN_A, MEAN_B = 64.0, 8.0
+SPREAD_A, SPREAD_B = 64.0, 2.0
+SPREAD_BIAS = 1.5
 _ORTHOGONAL_RTOL = 1e-3  # W W^T = c I to this relative accuracy: orthogonal (i.i.d. rows are off by ~1/sqrt(n))
 
 
@@ -60,19 +60,21 @@ def weight_kind(net, depth: int | None = None) -> str:
 
 def band(depth, width: int, sigmas: float = BAND_SIGMAS) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(mean_lo, mean_hi, spread_lo, spread_hi)``: the finite-width band of ``ln(measured / theory)`` (module docstring)."""
-    x = np.asarray(depth, dtype=float) / width
-    half_mean, half_spread = sigmas * np.sqrt(MEAN_LOG_VAR * x), sigmas * np.sqrt(SPREAD_LOG_VAR * x)
-    return -half_mean, half_mean, -half_spread, SPREAD_BIAS * x + half_spread
+    l = np.asarray(depth, dtype=float)
+    half_mean = sigmas * np.sqrt(MEAN_A * l + MEAN_B * l * l) / width
+    half_spread = sigmas * np.sqrt(SPREAD_A * l + SPREAD_B * l * l) / width
+    return -half_mean, half_mean, -half_spread, SPREAD_BIAS * l / width + half_spread
 
 
-def _square_depth(net, depths) -> int:
+def _hidden_depths(net, depths) -> list[int]:
+    """The depths to compare (default: every hidden layer), once the layers up to the deepest are known to be square."""
     L, sizes = net.depth, list(net.sizes)
     if L < 2:
         raise ValueError(f"the theory describes hidden layers: the network needs depth >= 2, got sizes {sizes}")
-    deepest = L - 1 if depths is None else max(depths)
-    if not 1 <= deepest <= L - 1 or len(set(sizes[: deepest + 1])) != 1:
-        raise ValueError(f"the theory needs square hidden layers: sizes[0..{deepest}] must be equal (depths 1..{L - 1}), got sizes {sizes}")
-    return deepest
+    depths = check_depths(range(1, L) if depths is None else depths, L - 1)
+    if len(set(sizes[: depths[-1] + 1])) != 1:
+        raise ValueError(f"the theory needs square layers: sizes[0..{depths[-1]}] must be equal, got sizes {sizes}")
+    return depths
 
 
 def isometry_to_theory(net, X, *, depths=None, weights: str | None = None, sigmas: float = BAND_SIGMAS) -> pd.DataFrame:
@@ -92,8 +94,8 @@ def isometry_to_theory(net, X, *, depths=None, weights: str | None = None, sigma
     >>> df.attrs["weights"], bool(df.within_band.all())
     ('orthogonal', True)
     """
-    deepest = _square_depth(net, depths)
-    depths = list(range(1, deepest + 1)) if depths is None else sorted(set(depths))
+    depths = _hidden_depths(net, depths)
+    deepest = depths[-1]
     spectra = jacobian_spectra(net, X, depths)
     weights = weight_kind(net, deepest) if weights is None else weights
     xp = net.backend.xp

@@ -35,7 +35,8 @@ def _check_inputs(net, X):
     return x
 
 
-def _check_depths(depths, L: int) -> list[int]:
+def check_depths(depths, L: int) -> list[int]:
+    """``depths`` (an integer or integers in ``1..L``) as a sorted list without repeats; ValueError otherwise."""
     one = is_integer(depths)
     values = [depths] if one else list(depths)
     if not values or not all(is_integer(d) and 1 <= d <= L for d in values):
@@ -57,7 +58,7 @@ def jacobian_spectra(net, X, depths=None) -> dict[int, np.ndarray]:
     ([1, 3], (3, 8), True)
     """
     L = net.depth
-    wanted = _check_depths(range(1, L + 1) if depths is None else depths, L)
+    wanted = check_depths(range(1, L + 1) if depths is None else depths, L)
     x = _check_inputs(net, X)
     be, xp, act = net.backend, net.backend.xp, net.activation
     batch, n0, widest = x.shape[0], net.sizes[0], max(net.sizes[1 : wanted[-1] + 1])
@@ -95,4 +96,4 @@ def jacobian_spectrum(net, X, depth: int | None = None) -> np.ndarray:
     return jacobian_spectra(net, X, [depth])[int(depth)]
 
 
-__all__ = ["jacobian_spectra", "jacobian_spectrum"]
+__all__ = ["check_depths", "jacobian_spectra", "jacobian_spectrum"]
