@@ -10,20 +10,21 @@ exactly), and Gaussian or orthogonal weights (inferred from the weights: :func:`
 The scale-free ``spread = var_s2 / mean_s2^2`` is the quantity of the dynamical-isometry claim: it
 grows like ``l (mu2/mu1^2 - 1 - s1)`` (``s1 = -1`` Gaussian, ``0`` orthogonal).
 
-**Finite-width band.** At width ``n`` the measured moments fluctuate from draw to draw (the weights
-are shared by the samples: more samples do not average it away) and the spread has a small positive
-bias. Measured by Monte Carlo (tanh at the edge of chaos, ``sigma_b2 = 0.05``, Gaussian and orthogonal
-weights, widths 256, 512 and 1024, depths 1-64, 2 samples per network, 4-16 networks; docs/theory.md,
-"Dynamical isometry", has the table), the standard deviations of the natural-log ratios are below::
+**Finite-width band.** At width ``n`` the measured moments fluctuate from draw to draw and the spread
+has a small positive bias. Measured by Monte Carlo (tanh at the edge of chaos, ``sigma_b2 = 0.05``,
+Gaussian and orthogonal weights, widths 256, 512 and 1024, depths 1-64, 1-2 samples per network, 4-16
+networks; docs/theory.md, "Dynamical isometry", has the table), the variances of the natural-log
+ratios stay below::
 
-    sd ln(mean_s2 / m1)        <= sqrt(MEAN_A l + MEAN_B l^2) / n
-    sd ln(spread / spread_th)  <= sqrt(SPREAD_A l + SPREAD_B l^2) / n,   0 <= bias <= SPREAD_BIAS l / n
+    Var ln(mean_s2 / m1)        <= MEAN_A l/n + MEAN_B (l/n)^2
+    Var ln(spread / spread_th)  <= SPREAD_A l/n + SPREAD_B (l/n)^2,    0 <= bias <= SPREAD_BIAS l/n
 
-(the ``l`` term: each layer's own sampling noise; the ``l^2`` term: a layer's noise grows with the
-spread of the product beneath it, itself ``~ l``: the correction is a function of ``l / n``). The band
-is ``sigmas`` (default 3) of those standard deviations around 0, the spread's widened upwards by the
-bias; the coefficients are the largest measured over that grid (Gaussian weights: orthogonal ones
-fluctuate less), rounded up.
+The ``l/n`` term is each layer's own sampling noise (a mean of ``n`` slopes ``f'(z)^2`` has relative
+variance ``(mu2/mu1^2 - 1)/n``, independent from layer to layer and from sample to sample); the
+``(l/n)^2`` term comes from the weights, shared by every sample (a layer's noise grows with the spread
+of the product beneath it, itself ``~ l``). The band is ``sigmas`` (default 3) standard deviations
+around 0, the spread's widened upwards by the bias; the coefficients cover the largest measured values
+over that grid (Gaussian weights, one sample: orthogonal ones and more samples fluctuate less).
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from .theory.spectrum import jacobian_moments
 
 BAND_SIGMAS = 3.0
 #: the finite-width standard deviations and bias of the log ratios (module docstring)
-MEAN_A, MEAN_B = 64.0, 8.0
-SPREAD_A, SPREAD_B = 64.0, 2.0
+MEAN_A, MEAN_B = 0.5, 8.0
+SPREAD_A, SPREAD_B = 0.5, 2.0
 SPREAD_BIAS = 1.5
 _ORTHOGONAL_RTOL = 1e-3  # W W^T = c I to this relative accuracy: orthogonal (i.i.d. rows are off by ~1/sqrt(n))
 
@@ -60,10 +61,10 @@ def weight_kind(net, depth: int | None = None) -> str:
 
 def band(depth, width: int, sigmas: float = BAND_SIGMAS) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(mean_lo, mean_hi, spread_lo, spread_hi)``: the finite-width band of ``ln(measured / theory)`` (module docstring)."""
-    l = np.asarray(depth, dtype=float)
-    half_mean = sigmas * np.sqrt(MEAN_A * l + MEAN_B * l * l) / width
-    half_spread = sigmas * np.sqrt(SPREAD_A * l + SPREAD_B * l * l) / width
-    return -half_mean, half_mean, -half_spread, SPREAD_BIAS * l / width + half_spread
+    x = np.asarray(depth, dtype=float) / width
+    half_mean = sigmas * np.sqrt(MEAN_A * x + MEAN_B * x * x)
+    half_spread = sigmas * np.sqrt(SPREAD_A * x + SPREAD_B * x * x)
+    return -half_mean, half_mean, -half_spread, SPREAD_BIAS * x + half_spread
 
 
 def _hidden_depths(net, depths) -> list[int]:
