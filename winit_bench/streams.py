@@ -25,6 +25,7 @@ TRAIN_BATCHES_TAG = (0xB47C, 0xB47C)
 SYMMETRY_TAG = (0x5E77, 0x5E77)
 ERROR_TARGET_TAG = (0xD1A9, 0x7A29)
 LSUV_BATCH_TAG = (0x15B7, 0x15B7)
+ISOMETRY_INPUT_TAG = (0x7AC0, 0xB1A2)
 
 
 def _rng(entropy: int, key: tuple = ()) -> np.random.Generator:
@@ -71,15 +72,20 @@ def lsuv_batch(seed: int) -> np.random.Generator:
     return _rng(seed, LSUV_BATCH_TAG)
 
 
+def isometry_input(seed: int) -> np.random.Generator:
+    """The sample points at which the study's isometry kind takes the Jacobian's spectrum."""
+    return _rng(seed, ISOMETRY_INPUT_TAG)
+
+
 def identity(purpose: str, seed: int, layer: int = 0) -> tuple[int, tuple]:
     """The ``(entropy, spawn_key)`` of a purpose's stream, to compare streams without drawing."""
     table = {
         "weights": (seed, (layer,)), "biases": (seed, (layer, 1)),
         "variance_input": (VARIANCE_INPUT_OFFSET + seed, ()), "variance_target": (VARIANCE_TARGET_OFFSET + seed, ()),
         "train_batches": (seed, TRAIN_BATCHES_TAG), "symmetry": (seed, SYMMETRY_TAG), "error_target": (seed, ERROR_TARGET_TAG),
-        "lsuv_batch": (seed, LSUV_BATCH_TAG),
+        "lsuv_batch": (seed, LSUV_BATCH_TAG), "isometry_input": (seed, ISOMETRY_INPUT_TAG),
     }
     return table[purpose]
 
 
-PURPOSES = ("weights", "biases", "variance_input", "variance_target", "train_batches", "symmetry", "error_target", "lsuv_batch")
+PURPOSES = ("weights", "biases", "variance_input", "variance_target", "train_batches", "symmetry", "error_target", "lsuv_batch", "isometry_input")

@@ -43,6 +43,14 @@ _STUDY = {
     ),
 }
 
+#: the isometry kind (tanh at the edge of chaos, Gaussian vs orthogonal weights, at the study's widths and depths): the
+#: sigma_b2 of its lines (1e-4 puts q* near 0.05, where orthogonal networks stay isometric), sample points and seeds per network
+ISOMETRY = {
+    "quick": dict(sigma_b2=(0.05,), samples=2, seeds=(0,)),
+    "default": dict(sigma_b2=(0.05, 1e-4), samples=2, seeds=(0,)),
+    "full": dict(sigma_b2=(0.05, 1e-4), samples=4, seeds=(0, 1)),
+}
+
 # every initializer with a closed-form draw (orthogonal's QR is timed on its own)
 NON_ORTHOGONAL = [
     "uniform", "normal", "truncated_normal", "lecun_normal", "lecun_uniform", "xavier_normal",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from ..spec import Config, Spec
 from .base import Kind
+from .isometry import Isometry
 from .throughput import Throughput
 from .train import Train
 from .variance import Variance
 
-KINDS: tuple[Kind, ...] = (Variance(), Train(), Throughput())
+KINDS: tuple[Kind, ...] = (Variance(), Train(), Isometry(), Throughput())
 BY_NAME = {k.name: k for k in KINDS}
 
 
