@@ -58,7 +58,7 @@ class Isometry(Kind):
             return []
         from .isometry_plots import plot_isometry
 
-        return plot_isometry(iso, plot_dir)
+        return plot_isometry(iso, seed_means(iso), INITIALIZERS, plot_dir)
 
     def report_tables(self, tables: dict) -> dict:
         iso = tables["isometry"]

@@ -12,25 +12,21 @@ STYLES = ("-", "--", ":", "-.")
 FLOOR = 1e-3  # the right panel's lower limit: the small singular values of Gaussian products fall far below it
 
 
-def _lines(iso):
+def _lines(iso, names: dict, means: dict):
     """``[(initializer, sigma_b2, width, seed-mean rows per depth)]`` in a stable order."""
-    from .isometry import INITIALIZERS, seed_means
-
-    means = seed_means(iso)
-    return [(init, sb2, w, means[(init, sb2, w)]) for init in INITIALIZERS for sb2 in sorted(iso.sigma_b2.unique(), reverse=True)
+    return [(init, sb2, w, means[(init, sb2, w)]) for init in names for sb2 in sorted(iso.sigma_b2.unique(), reverse=True)
             for w in sorted(iso.width.unique()) if (init, sb2, w) in means]
 
 
-def plot_isometry(iso, plot_dir: Path) -> list[tuple[str, str, str]]:
-    from .isometry import INITIALIZERS
-
+def plot_isometry(iso, means: dict, names: dict, plot_dir: Path) -> list[tuple[str, str, str]]:
+    """Draw ``isometry.png`` from the table ``iso``, its seed means and ``{initializer: what its weights are}``."""
     fig, (ax, ax2) = plt().subplots(1, 2, figsize=(11, 4.2))
     sbs, widths = sorted(iso.sigma_b2.unique(), reverse=True), sorted(iso.width.unique())
     handles = []
-    for init, sb2, w, m in _lines(iso):
-        color = SLOT_COLORS[list(INITIALIZERS).index(init)]
+    for init, sb2, w, m in _lines(iso, names, means):
+        color = SLOT_COLORS[list(names).index(init)]
         style = STYLES[(sbs.index(sb2) * len(widths) + widths.index(w)) % len(STYLES)]
-        label = f"{INITIALIZERS[init]}, σ_b²={sb2:g}" + (f", w={w}" if len(widths) > 1 else "")
+        label = f"{names[init]}, σ_b²={sb2:g}" + (f", w={w}" if len(widths) > 1 else "")
         d = m.depth.to_numpy(float)
         lo, hi = m.theory_spread * np.exp(m.band_spread_lo), m.theory_spread * np.exp(m.band_spread_hi)
         ax.fill_between(d, lo, hi, color=color, alpha=0.12, lw=0)
