@@ -206,3 +206,25 @@ def predict_log_proba(weights, biases, X, act: str):
         z = a @ W.T + b
         a = z if l == len(weights) - 1 else f(z)
     return log_softmax(a)
+
+
+def jacobian_singular_values(weights, biases, x, act: str, depth: int) -> np.ndarray:
+    """Singular values of ``d a[depth] / d x`` at one sample: ``D_l W_l ... D_1 W_1``, ``D_l = diag f'(z[l])`` (hidden layers)."""
+    f, df = ACTIVATIONS[act]
+    a, J = x, np.eye(len(x))
+    for W, b in zip(weights[:depth], biases[:depth]):
+        z = W @ a + b
+        J, a = df(z)[:, None] * (W @ J), f(z)
+    return np.linalg.svd(J, compute_uv=False)
+
+
+def jacobian_mean_var(act: str, sigma_w2, sigma_b2, q0: float) -> tuple[np.ndarray, dict]:
+    """Pennington et al. 2018 for square layers, per depth: ``m1 = prod sw2 mu1`` and ``{weights: var}`` with
+    ``var = m1^2 sum (mu2/mu1^2 - 1 - s1)``, ``s1 = -1`` Gaussian, ``0`` orthogonal; ``mu_k = E[f'(sqrt(q[l]) u)^(2k)]``."""
+    df = ACTIVATIONS[act][1]
+    qs = qmap(act, sigma_w2, q0, sigma_b2)
+    mu1 = np.array([expect(lambda x: df(x) ** 2, q) for q in qs])
+    mu2 = np.array([expect(lambda x: df(x) ** 4, q) for q in qs])
+    m1 = np.cumprod(np.asarray(sigma_w2) * mu1)
+    spread = np.cumsum(mu2 / mu1**2 - 1)
+    return m1, {"gaussian": m1**2 * (spread + np.arange(1, len(qs) + 1)), "orthogonal": m1**2 * spread}

@@ -34,7 +34,9 @@ LEFT_OUT = {("kumar_normal", "selu")}
 #: docs/run.md: the edge-of-chaos default sigma_b2, and the streams of the biases and of LSUV's fit batch
 SIGMA_B2 = {"relu": 0.0, "leaky_relu": 0.0, "tanh": 0.05, "sigmoid": 0.05, "selu": 0.05}
 BIAS_KEY, LSUV_KEY = 1, (0x15B7, 0x15B7)
-TABLES = {"variance", "variance_by_depth", "stability", "recommendations", "train", "trainability", "throughput", "failures"}
+TABLES = {"variance", "variance_by_depth", "stability", "recommendations", "train", "trainability", "isometry", "throughput", "failures"}
+#: the isometry kind in the quick profile (profiles.ISOMETRY): tanh, sigma_b2 0.05, 2 samples, seed 0, at the run's widths and depths
+ISO_INITS, ISO_SIGMA_B2, ISO_SAMPLES, ISO_SEED = ("edge_of_chaos", "edge_of_chaos_orthogonal"), 0.05, 2, 0
 ARGS = ["run", "--profile", "quick", "--backend", "numpy", "--dtype", "float64", "--threads", "1", "--no-progress",
         "--initializers", ",".join(INITS), "--activations", ",".join(ACTS), "--depths", ",".join(map(str, DEPTHS)),
         "--widths", str(WIDTH), "--seeds", ",".join(map(str, SEEDS))]
@@ -468,6 +470,55 @@ def test_throughput_every_column(tables, run_dir):
         note = r.note if isinstance(r.note, str) else ""
         assert (note != "") == (r.efficiency > 1) and (not note or note.startswith("above 1") and f"{r.ratio_q25:.2f}" in note)
     t.checked("note")
+    t.close()
+
+
+def isometry_reference(init: str) -> pd.DataFrame:
+    """isometry.csv's rows of one initializer: the spectra from a NumPy pass, the theory from Pennington et al.'s closed forms."""
+    from winit_bench import isometry, streams
+
+    depth = max(DEPTHS)
+    shapes = [(WIDTH, WIDTH)] * depth
+    W = [wb.initialize(init, sh, seed=ISO_SEED, layer=l, activation="tanh", dtype="float64", sigma_b2=ISO_SIGMA_B2) for l, sh in enumerate(shapes)]
+    b = [math.sqrt(ISO_SIGMA_B2) * stream(ISO_SEED, (l, BIAS_KEY)).standard_normal(WIDTH) for l in range(depth)]
+    X = stream(ISO_SEED, streams.ISOMETRY_INPUT_TAG).standard_normal((ISO_SAMPLES, WIDTH))
+    sw2, sb2 = [WIDTH * np.mean(w * w) for w in W], [np.mean(v * v) for v in b]
+    m1, var = ref.jacobian_mean_var("tanh", sw2, sb2, float(np.mean(X * X)))
+    weights = "orthogonal" if "orthogonal" in init else "gaussian"
+    rows = []
+    for d in DEPTHS:
+        s = np.array([ref.jacobian_singular_values(W, b, x, "tanh", d) for x in X])
+        s2 = s * s
+        x = d / WIDTH
+        half_m = 3 * math.sqrt(isometry.MEAN_A * x + isometry.MEAN_B * x * x)
+        half_s = 3 * math.sqrt(isometry.SPREAD_A * x + isometry.SPREAD_B * x * x)
+        rows.append(dict(depth=d, mean_s2=s2.mean(), var_s2=s2.var(), spread=s2.var() / s2.mean() ** 2, max_s2=s2.max(), min_s2=s2.min(),
+                         q05_s2=np.quantile(s2, 0.05), q95_s2=np.quantile(s2, 0.95), condition=np.median(s[:, 0] / s[:, -1]),
+                         theory_mean_s2=m1[d - 1], theory_var_s2=var[weights][d - 1], theory_spread=var[weights][d - 1] / m1[d - 1] ** 2,
+                         band_mean_lo=-half_m, band_mean_hi=half_m, band_spread_lo=-half_s, band_spread_hi=half_s + isometry.SPREAD_BIAS * x))
+    return pd.DataFrame(rows)
+
+
+def test_isometry_every_column(tables):
+    iso = tables["isometry"]
+    t = Ledger("isometry", iso)
+    t.equal("initializer", [i for i in ISO_INITS for _ in DEPTHS])
+    for col, value in (("activation", "tanh"), ("width", WIDTH), ("samples", ISO_SAMPLES), ("seed", ISO_SEED), ("dtype", "float64"),
+                       ("backend", "numpy"), ("status", "ok")):
+        t.equal(col, [value] * len(iso))
+    t.values("sigma_b2", [ISO_SIGMA_B2] * len(iso), rtol=0)
+    exp = pd.concat([isometry_reference(i) for i in ISO_INITS], ignore_index=True)
+    t.equal("depth", exp.depth)
+    for col in ("mean_s2", "var_s2", "spread", "max_s2", "q05_s2", "q95_s2", "theory_mean_s2", "theory_var_s2", "theory_spread",
+                "band_mean_lo", "band_mean_hi", "band_spread_lo", "band_spread_hi"):
+        t.values(col, exp[col], rtol=1e-7)
+    t.values("min_s2", exp.min_s2, rtol=1e-5, atol=1e-12)  # a Gaussian square matrix's smallest: cancellation in the SVD
+    t.values("condition", exp.condition, rtol=1e-4)
+    t.values("log_ratio_mean", np.log(exp.mean_s2 / exp.theory_mean_s2), rtol=1e-6, atol=1e-9)
+    t.values("log_ratio_spread", np.log(exp.spread / exp.theory_spread), rtol=1e-6, atol=1e-9)
+    inside = iso.log_ratio_mean.between(iso.band_mean_lo, iso.band_mean_hi) & iso.log_ratio_spread.between(iso.band_spread_lo, iso.band_spread_hi)
+    t.equal("within_band", list(inside))
+    assert iso.within_band.all()  # the stated finite-width band holds at width 32 too
     t.close()
 
 
