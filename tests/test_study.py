@@ -15,7 +15,7 @@ from winit_bench import study
 TINY = dict(initializers=["lecun_normal", "he_normal", "ones"], activations=["relu", "tanh"], depths=[2, 3], widths=[8], seeds=[0, 1], threads=1)
 CLI_TINY = ["--profile", "quick", "--initializers", "lecun_normal,he_normal,ones", "--activations", "relu,tanh", "--depths", "2,3",
             "--widths", "8", "--seeds", "0,1", "--threads", "1", "--no-progress"]
-DETERMINISTIC = ("variance", "variance_by_depth", "train", "stability", "recommendations", "failures")
+DETERMINISTIC = ("variance", "variance_by_depth", "train", "isometry", "stability", "recommendations", "failures")
 
 
 def _spec():
@@ -27,7 +27,7 @@ def test_grid_keys_are_unique_and_stable():
     assert [c.key for c in a] == [c.key for c in b]
     assert len({c.key for c in a}) == len(a)
     kinds = {c.kind for c in a}
-    assert kinds == {"variance", "train", "throughput"}
+    assert kinds == {"variance", "train", "isometry", "throughput"}
 
 
 def test_spec_round_trips_through_json():
