@@ -8,7 +8,8 @@ for the hidden layers ``l = 1 .. L-1`` (Pennington, Schoenholz & Ganguli 2017's 
 :mod:`winit_bench.theory.spectrum` predicts), and at ``l = L`` the Jacobian of the output layer before
 any softmax, ``J_L = W_L J_{L-1}`` (the readout is linear: no ``D``). One pass builds ``J_l`` for every
 ``l`` (``depth x batch`` products ``(n_l, n_{l-1}) @ (n_{l-1}, n_0)`` on the network's backend, in
-float64); only the depths asked for pay a singular value decomposition (``xp.linalg.svd``, batched).
+float64); only the depths asked for pay a singular value decomposition (batched, on the host: the same LAPACK
+on every backend, one ``(batch, n_l, n_0)`` transfer per depth from a GPU).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def jacobian_spectra(net, X, depths=None) -> dict[int, np.ndarray]:
             a = act.f(z, xp)
             J = act.df(z, a, xp)[:, :, None] * J
         if l in wanted:
-            out[l] = np.asarray(be.to_host(xp.linalg.svd(J, compute_uv=False)), dtype=np.float64)
+            out[l] = np.linalg.svd(np.asarray(be.to_host(J), dtype=np.float64), compute_uv=False)
     return out
 
 
