@@ -117,3 +117,21 @@ def test_networks_the_theory_does_not_describe_are_refused(sizes, depths, match)
     net = wb.MLP(sizes, "tanh", "edge_of_chaos", seed=0, dtype="float64")
     with pytest.raises(ValueError, match=match):
         isometry_to_theory(net, gaussian_inputs(1, sizes[0]), depths=depths)
+
+
+def test_the_study_kind_writes_its_plot_and_report_table(tmp_path):
+    pytest.importorskip("matplotlib")
+    import pandas as pd
+
+    from winit_bench.study.kinds.isometry import Isometry
+
+    kind, rows = Isometry(), []
+    for init in INITS.values():
+        p = dict(initializer=init, activation="tanh", sigma_b2=0.05, width=16, depths="1,2,4", samples=2, seed=0, dtype="float32", backend="numpy")
+        rows += kind.table_rows({k: p[k] for k in kind.id_columns}, {"status": "ok", "rows": kind.run(p, None)})
+    iso = pd.DataFrame(rows)
+    assert list(iso.depth) == [1, 2, 4, 1, 2, 4] and (iso.status == "ok").all()
+    assert [name for name, _, _ in kind.plot({"isometry": iso}, tmp_path)] == ["isometry"]
+    assert (tmp_path / "isometry.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (table,) = kind.report_tables({"isometry": iso}).values()
+    assert list(table.depth) == [4, 4] and list(table.initializer) == list(INITS.values())
