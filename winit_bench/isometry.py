@@ -12,7 +12,7 @@ grows like ``l (mu2/mu1^2 - 1 - s1)`` (``s1 = -1`` Gaussian, ``0`` orthogonal).
 
 **Finite-width band.** At width ``n`` the measured moments fluctuate from draw to draw and the spread
 has a small positive bias. Measured by Monte Carlo (tanh at the edge of chaos, ``sigma_b2 = 0.05``,
-Gaussian and orthogonal weights, widths 256, 512 and 1024, depths 1-64, 1-2 samples per network, 4-16
+Gaussian and orthogonal weights, widths 256, 512 and 1024, depths 1-64, 2 samples per network, 4-16
 networks; docs/theory.md, "Dynamical isometry", has the table), the variances of the natural-log
 ratios stay below::
 
@@ -23,8 +23,9 @@ The ``l/n`` term is each layer's own sampling noise (a mean of ``n`` slopes ``f'
 variance ``(mu2/mu1^2 - 1)/n``, independent from layer to layer and from sample to sample); the
 ``(l/n)^2`` term comes from the weights, shared by every sample (a layer's noise grows with the spread
 of the product beneath it, itself ``~ l``). The band is ``sigmas`` (default 3) standard deviations
-around 0, the spread's widened upwards by the bias; the coefficients cover the largest measured values
-over that grid (Gaussian weights, one sample: orthogonal ones and more samples fluctuate less).
+around 0, the spread's widened upwards by the bias; the coefficients cover the largest values measured
+over that grid (Gaussian weights; orthogonal ones fluctuate less) with the ``l/n`` term doubled, so that
+one sample (which doubles it) is covered too.
 """
 
 from __future__ import annotations

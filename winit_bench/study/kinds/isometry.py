@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from ... import streams
 from ..profiles import ISOMETRY
 from ..spec import Config, Spec, config
