@@ -138,3 +138,12 @@ def test_sizes_that_do_not_fit_are_refused(monkeypatch):
     monkeypatch.setattr("winit_bench.memory.available_bytes", lambda: 1000)
     with pytest.raises(ValueError, match=r"the Jacobians of 3 samples at widths up to 7 .* need"):
         jacobian_spectra(net, inputs())
+
+
+@pytest.mark.parametrize("module", ["winit_bench.jacobian", "winit_bench.isometry", "winit_bench.theory.spectrum"])
+def test_the_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    failed, tried = doctest.testmod(importlib.import_module(module))
+    assert tried > 0 and failed == 0
