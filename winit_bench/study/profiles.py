@@ -44,7 +44,8 @@ _STUDY = {
 }
 
 #: the isometry kind (tanh at the edge of chaos, Gaussian vs orthogonal weights, at the study's widths and depths): the
-#: sigma_b2 of its lines (1e-4 puts q* near 0.05, where orthogonal networks stay isometric), sample points and seeds per network
+#: sigma_b2 of its lines (1e-4 puts q* near 0.05, where orthogonal networks stay isometric), sample points and seeds per network.
+#: Measured on 2 busy cores (load 5): quick 0.3 s (2 networks, width 128, depth 17), default 2.5-3.4 s (4 networks, width 256, depth 65)
 ISOMETRY = {
     "quick": dict(sigma_b2=(0.05,), samples=2, seeds=(0,)),
     "default": dict(sigma_b2=(0.05, 1e-4), samples=2, seeds=(0,)),
