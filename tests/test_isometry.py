@@ -135,3 +135,11 @@ def test_the_study_kind_writes_its_plot_and_report_table(tmp_path):
     assert (tmp_path / "isometry.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (table,) = kind.report_tables({"isometry": iso}).values()
     assert list(table.depth) == [4, 4] and list(table.initializer) == list(INITS.values())
+
+
+@pytest.mark.parametrize("kw, error, match", [(dict(weights="haar"), ValueError, "weights must be one of gaussian, orthogonal or None"),
+                                              (dict(sigmas=0), ValueError, "sigmas must be"), (dict(sigmas="3"), TypeError, "sigmas must be")])
+def test_bad_options_are_refused_before_any_work(kw, error, match):
+    net = wb.MLP([16] * 4, "tanh", "edge_of_chaos", seed=0, dtype="float64")
+    with pytest.raises(error, match=match):
+        isometry_to_theory(net, gaussian_inputs(1, 16), **kw)

@@ -33,8 +33,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .checks import Real
 from .jacobian import check_depths, jacobian_spectra
-from .theory.spectrum import jacobian_moments
+from .theory.spectrum import WEIGHTS, jacobian_moments
 
 BAND_SIGMAS = 3.0
 #: the finite-width standard deviations and bias of the log ratios (module docstring)
@@ -96,6 +97,9 @@ def isometry_to_theory(net, X, *, depths=None, weights: str | None = None, sigma
     >>> df.attrs["weights"], bool(df.within_band.all())
     ('orthogonal', True)
     """
+    sigmas = Real(low=0, low_open=True)("sigmas", sigmas)
+    if weights is not None and weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)} or None (read from the weights), got {weights!r}")
     depths = _hidden_depths(net, depths)
     deepest = depths[-1]
     spectra = jacobian_spectra(net, X, depths)
