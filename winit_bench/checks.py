@@ -140,7 +140,7 @@ def check_shape(shape, *, ndims: tuple[int, ...] = (2,), layout: str = "torch") 
     axes = matrix if ndims == (2,) else f"({kernel})"
     if isinstance(shape, str) or len(dims) not in ndims or not all(is_integer(d) for d in dims):
         what = "2-D" if ndims == (2,) else f"{min(ndims)}-D to {max(ndims)}-D"
-        hint = "; a 1-D shape has no fans (biases: initialize_bias)" if len(dims) == 1 and min(ndims) > 1 else ""
+        hint = "; a 1-D shape has no fans (torch and JAX refuse it too)" if len(dims) == 1 and min(ndims) > 1 else ""
         raise TypeError(f"shape must be {what} {axes} of positive integers, got {shape!r}{hint}")
     if not all(1 <= d <= _MAX_DIM for d in dims):
         raise ValueError(f"shape must have positive dimensions {axes} of at most {_MAX_DIM}, got {shape!r}")
