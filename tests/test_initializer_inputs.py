@@ -66,7 +66,10 @@ def test_numeric_parameter_of_wrong_type_is_a_type_error_naming_it(name, param, 
     assert "real number" in msg
 
 
-@pytest.mark.parametrize("name,param,default", NUMERIC, ids=[f"{n}-{p}" for n, p, _ in NUMERIC])
+OPTIONAL_NAMED = [c for c in NAMED if c[2] is None]  # He's nonlinearity
+
+
+@pytest.mark.parametrize("name,param,default", NUMERIC + OPTIONAL_NAMED, ids=[f"{n}-{p}" for n, p, _ in NUMERIC + OPTIONAL_NAMED])
 def test_none_is_refused_unless_it_is_the_default(name, param, default):
     if default is None:  # None means "derive it" (He's gain from the activation, constant's 1/n_in)
         np.testing.assert_array_equal(init(name, **{param: None}), init(name))
@@ -85,6 +88,8 @@ def test_non_finite_parameter_is_a_value_error_naming_it(name, param, default, b
 @pytest.mark.parametrize("bad", [1, None, True, 0.5, ["fan_in"]], ids=repr)
 @pytest.mark.parametrize("name,param,default", NAMED, ids=[f"{n}-{p}" for n, p, _ in NAMED])
 def test_named_parameter_of_wrong_type_is_a_type_error(name, param, default, bad):
+    if bad is None and default is None:
+        return  # None is nonlinearity's default: "derive the gain" (test_none_is_refused_unless_it_is_the_default)
     raises_naming(lambda: init(name, **{param: bad}), param, "string", exc=TypeError)
 
 
