@@ -483,3 +483,19 @@ def test_cli_init_draws_a_kernel(capsys):
     assert cli.main(["init", "he_normal", "--shape", "64"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "1-D shape has no fans" in err
+
+
+def test_a_scheme_written_for_matrices_reads_the_fans(monkeypatch):
+    """A registered scheme that reads ``shape[1]`` as n_in (as schemes did before kernels) gets fan_in in any layout."""
+    from winit_bench import initializers
+    from winit_bench.distributions import Normal
+
+    def old_lecun(shape, *, activation=None):
+        fan_out, fan_in = shape
+        assert shape[1] == fan_in
+        return Normal(1 / math.sqrt(shape[1]))
+
+    monkeypatch.setattr(initializers, "_SCHEMES", {**initializers._SCHEMES, **initializers._register(old_lecun)})
+    assert weight_moments("old_lecun", (8, 4, 3, 3)).var == pytest.approx(1 / 36, rel=1e-15)
+    assert weight_moments("old_lecun", (3, 3, 4, 8), layout="keras").var == pytest.approx(1 / 36, rel=1e-15)
+    assert weight_moments("old_lecun", (20, 10), layout="keras").var == pytest.approx(1 / 20, rel=1e-15)

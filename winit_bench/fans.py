@@ -41,7 +41,8 @@ class Kernel:
     """A weight's shape ``dims`` in ``layout``: its channels, receptive field and fans.
 
     This is what a scheme receives as ``shape`` and reads its fans from; :func:`kernel` builds it
-    from a user's arguments, checking them.
+    from a user's arguments, checking them. Indexed or unpacked it is ``(fan_out, fan_in)``, the
+    matrix a scheme written for ``(fan_out, fan_in)`` expects, so such a scheme reads the right fans.
     """
 
     dims: tuple[int, ...]
@@ -79,6 +80,13 @@ class Kernel:
     @property
     def size(self) -> int:
         return math.prod(self.dims)
+
+    def __getitem__(self, i: int) -> int:
+        """``(fan_out, fan_in)[i]``: a scheme written for matrices, reading ``shape[0]`` and ``shape[1]``, gets the fans."""
+        return (self.fan_out, self.fan_in)[i]
+
+    def __iter__(self):
+        return iter((self.fan_out, self.fan_in))
 
     def fan(self, mode: str) -> float:
         """The fan a ``mode`` names (one of :data:`FAN_MODES`)."""
