@@ -499,3 +499,19 @@ def test_a_scheme_written_for_matrices_reads_the_fans(monkeypatch):
     assert weight_moments("old_lecun", (8, 4, 3, 3)).var == pytest.approx(1 / 36, rel=1e-15)
     assert weight_moments("old_lecun", (3, 3, 4, 8), layout="keras").var == pytest.approx(1 / 36, rel=1e-15)
     assert weight_moments("old_lecun", (20, 10), layout="keras").var == pytest.approx(1 / 20, rel=1e-15)
+
+
+def test_kernel_only_schemes_are_listed_and_left_out_of_the_study():
+    """KERNEL_ONLY is exactly the registered schemes that refuse a matrix; the study (MLPs) does not list them."""
+    from winit_bench.conv_schemes import KERNEL_ONLY
+    from winit_bench.study.inits import study_initializer_names
+
+    refuse = set()
+    for name in wb.initializer_names(aliases=False):
+        try:
+            wb.initialize(name, (3, 3), activation="tanh")
+        except ValueError as exc:
+            if "convolution kernels" in str(exc):
+                refuse.add(name)
+    assert refuse == set(KERNEL_ONLY)
+    assert not refuse & set(study_initializer_names())

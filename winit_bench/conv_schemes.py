@@ -15,6 +15,9 @@ from .distributions import DeltaOrthogonal, Dirac
 from .fans import Kernel
 from .schemes import takes
 
+#: the schemes defined on convolution kernels only: no MLP (nor the study) can use them
+KERNEL_ONLY = ("dirac", "delta_orthogonal")
+
 
 def _kernel_only(name: str, shape: Kernel, instead: str) -> None:
     if shape.ndim == 2:
