@@ -6,7 +6,7 @@ a string, ``None`` or a complex. A wrong type is a ``TypeError``, a wrong value 
 name) a ``ValueError``; both name the parameter, say what was given and what is allowed.
 
 Every initializer declares each of its parameters with :class:`Real` or :class:`OneOf`
-(``winit_bench.initializers``), and :func:`winit_bench.initialize` applies them all.
+(``winit_bench.schemes.takes``), and :func:`winit_bench.initialize` applies them all.
 
 >>> from winit_bench.checks import Real
 >>> Real(low=0)("std", 0.5)

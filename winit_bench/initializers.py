@@ -33,10 +33,10 @@ import numpy as np
 
 from . import streams
 from .activations import Activation, get_activation
-from .checks import DTYPES, check_dtype, check_params, check_shape, unknown_name_message
+from .checks import DTYPES, check_dtype, check_params, check_shape, unknown_name_message  # DTYPES, check_shape: re-exported
 from .conv_schemes import delta_orthogonal, dirac
 from .distributions import Moments
-from .fans import FAN_MODES, LAYOUTS, kernel
+from .fans import kernel
 from .memory import require_fits
 from .schemes import (
     as_activation, constant, he_normal, he_uniform, identity, kumar_normal, lecun_normal, lecun_uniform, normal, ones, orthogonal,

@@ -37,7 +37,7 @@ def takes(**checks) -> Callable:
 
 
 def matrix_only(name: str, shape: Kernel, why: str) -> None:
-    """Refuse a convolution kernel for the scheme ``name``, defined on matrices only (``why``: what to use instead)."""
+    """Refuse a convolution kernel for the scheme ``name``, defined on matrices only (``why``: its reference, what to use instead)."""
     if shape.ndim != 2:
         raise ValueError(f"{name} draws 2-D weights only, got shape {shape.dims}: {why}")
 
@@ -92,12 +92,12 @@ def truncated_normal(shape, *, activation=None, mean=0.0, std=0.05, a=-2.0, b=2.
 
 
 def lecun_normal(shape, *, activation=None):
-    """``W ~ N(0, 1/n_in)`` — LeCun, Bottou, Orr & Müller 1998, "Efficient BackProp"."""
+    """``W ~ N(0, 1/fan_in)`` — LeCun, Bottou, Orr & Müller 1998, "Efficient BackProp"."""
     return Normal(math.sqrt(1.0 / shape.fan_in))
 
 
 def lecun_uniform(shape, *, activation=None):
-    """``W ~ U(-√(3/n_in), √(3/n_in))``, ``Var = 1/n_in`` — LeCun et al. 1998."""
+    """``W ~ U(-√(3/fan_in), √(3/fan_in))``, ``Var = 1/fan_in`` — LeCun et al. 1998."""
     bound = math.sqrt(3.0 / shape.fan_in)
     return Uniform(-bound, bound)
 
@@ -114,7 +114,7 @@ def xavier_normal(shape, *, activation=None, gain=1.0):
 
 @takes(gain=NON_NEGATIVE)
 def xavier_uniform(shape, *, activation=None, gain=1.0):
-    """``W ~ U(-b, b)``, ``b = g √(6/(n_in + n_out))`` — Glorot & Bengio 2010."""
+    """``W ~ U(-b, b)``, ``b = g √(6/(fan_in + fan_out))`` — Glorot & Bengio 2010."""
     bound = gain * math.sqrt(6.0 / (shape.fan_out + shape.fan_in))
     return Uniform(-bound, bound)
 
@@ -156,7 +156,7 @@ def he_uniform(shape, *, activation=None, mode="fan_in", slope=None, gain=None, 
 
 
 def kumar_normal(shape, *, activation=None):
-    """``W ~ N(0, 1/(n_in f'(0)^2 (1 + f(0)^2)))`` for any ``f`` differentiable at 0; ReLU family ``2/n_in`` — Kumar 2017, arXiv:1704.08863.
+    """``W ~ N(0, 1/(fan_in f'(0)^2 (1 + f(0)^2)))`` for any ``f`` differentiable at 0; ReLU family ``2/n_in`` — Kumar 2017, arXiv:1704.08863.
 
     Sigmoid gives ``12.8/n_in`` (std ≈ 3.6/√n_in), tanh ``1/n_in``.
     """
