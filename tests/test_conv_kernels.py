@@ -480,6 +480,8 @@ def test_cli_init_draws_a_kernel(capsys):
     assert cli.main(["init", "orthogonal", "--shape", "3", "3", "3", "64", "--layout", "keras"]) == 0
     out = capsys.readouterr().out
     assert "keras layout" in out and "ratio 1.0000" in out
+    orthogonality = next(line for line in out.splitlines() if "orthogonality" in line).split()[1]
+    assert float(orthogonality) < 1e-6  # the (prod(k) in, out) flattening's columns, as Keras made them
     assert cli.main(["init", "he_normal", "--shape", "64"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "1-D shape has no fans" in err
