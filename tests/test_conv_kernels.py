@@ -20,6 +20,7 @@ import pytest
 
 import winit_bench as wb
 from winit_bench.fans import Kernel, fans
+from winit_bench.distributions import Identity, Sparse
 from winit_bench.initializers import weight_moments
 
 ALPHA = 1e-4
@@ -517,3 +518,30 @@ def test_kernel_only_schemes_are_listed_and_left_out_of_the_study():
                 refuse.add(name)
     assert refuse == set(KERNEL_ONLY)
     assert not refuse & set(study_initializer_names())
+
+
+@pytest.mark.parametrize("law", [Identity(1.0), Sparse(0.5, 1.0)], ids=lambda law: type(law).__name__)
+def test_matrix_laws_refuse_kernel_shapes(law):
+    """The laws defined on matrices refuse a kernel's shape for their moments and draws, rather than read two axes of it."""
+    for call in (lambda: law.moments((4, 4, 3)), lambda: law.draw(np.random.default_rng(0), (4, 4, 3), np.float64)):
+        with pytest.raises(ValueError, match=r"is a law of matrices, got the shape \(4, 4, 3\)"):
+            call()
+    assert law.moments((4, 4)).var > 0
+
+
+@pytest.mark.parametrize("shape", [(8, 4, 3), (3, 3, 4, 8)], ids=str)
+def test_every_law_gives_the_moments_of_its_kernel_draws(shape):
+    """Moments on kernels: every scheme that draws kernels, its declared mean and variance against its draws
+    over seeds (exact for the deterministic laws)."""
+    layout = "torch" if shape[0] == 8 else "keras"
+    for name in wb.initializer_names(aliases=False):
+        act = "tanh" if name in ("kumar_normal", "edge_of_chaos", "edge_of_chaos_orthogonal") else None
+        try:
+            m = weight_moments(name, shape, act, layout=layout)
+        except ValueError:
+            assert name in ("identity", "sparse"), name
+            continue
+        x = np.concatenate([wb.initialize(name, shape, activation=act, layout=layout, seed=s).ravel() for s in range(200)])
+        second = m.var + m.mean**2
+        assert float(np.mean(x * x)) == pytest.approx(second, rel=0.05, abs=1e-300), name  # 19200 draws: 1 % standard error
+        assert abs(float(x.mean()) - m.mean) <= 5 * math.sqrt(m.var / x.size) + 1e-12 * abs(m.mean), name

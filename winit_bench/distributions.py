@@ -131,6 +131,13 @@ class Constant:
         return Moments(self.value, 0.0, why)
 
 
+def _matrix(law, shape: Shape) -> Shape:
+    """``shape`` when it is a matrix's; a law defined on matrices only refuses a kernel's."""
+    if len(shape) != 2:
+        raise ValueError(f"{type(law).__name__} is a law of matrices, got the shape {tuple(shape)}")
+    return shape
+
+
 def _diagonal_second_moment(gain: float, shape: Shape) -> float:
     """``E[W^2]`` over the positions of ``gain`` times a matrix with ``min(shape)`` orthonormal rows or columns."""
     return gain * gain * min(shape) / (shape[0] * shape[1])
@@ -144,12 +151,12 @@ class Identity:
     work_bytes = 0
 
     def draw(self, rng, shape: Shape, dtype) -> np.ndarray:
-        w = np.zeros(shape, dtype)
+        w = np.zeros(_matrix(self, shape), dtype)
         np.fill_diagonal(w, self.gain)
         return w
 
     def moments(self, shape: Shape) -> Moments:
-        mean = self.gain * min(shape) / (shape[0] * shape[1])
+        mean = self.gain * min(_matrix(self, shape)) / (shape[0] * shape[1])
         why = "deterministic weights (z = gain * a_prev), which the Gaussian mean-field q-map does not describe"
         return Moments(mean, _diagonal_second_moment(self.gain, shape) - mean * mean, None if self.gain == 0 else why)
 
@@ -264,7 +271,7 @@ class Sparse:
     work_bytes = 1  # the mask of the picked positions
 
     def draw(self, rng, shape: Shape, dtype) -> np.ndarray:
-        n_zero = math.ceil(self.sparsity * shape[0])
+        n_zero = math.ceil(self.sparsity * _matrix(self, shape)[0])
         if 2 * n_zero <= shape[0]:  # fewer zeros: draw every weight, then zero the picked ones
             keep = ~_picked_rows(rng, shape, n_zero)
             w = Normal(self.std).draw(rng, shape, dtype)
@@ -277,7 +284,7 @@ class Sparse:
         return w
 
     def moments(self, shape: Shape) -> Moments:
-        kept = 1.0 - math.ceil(self.sparsity * shape[0]) / shape[0]
+        kept = 1.0 - math.ceil(self.sparsity * _matrix(self, shape)[0]) / shape[0]
         return Moments(0.0, kept * (self.std * self.std))
 
 

@@ -108,10 +108,10 @@ def he_gain(activation: Activation | None = None, *, slope=None, gain=None, nonl
     >>> he_gain(nonlinearity="tanh"), he_gain(get_activation("tanh")) == math.sqrt(2)
     (1.6666666666666667, True)
     """
-    if gain is not None and (slope is not None or nonlinearity is not None) or (slope is not None and nonlinearity not in (None, "leaky_relu")):
-        given = ", ".join(f"{k}={v!r}" for k, v in (("gain", gain), ("slope", slope), ("nonlinearity", nonlinearity)) if v is not None)
-        raise ValueError(f"{given} conflict: He's gain comes from one of gain=, slope= or nonlinearity= "
-                         "(slope= goes with nonlinearity='leaky_relu' only, as torch's a=)")  # fmt: skip
+    given = {k: v for k, v in (("gain", gain), ("slope", slope), ("nonlinearity", nonlinearity)) if v is not None}
+    if len(given) > 1 and given != {"slope": slope, "nonlinearity": "leaky_relu"}:
+        raise ValueError(f"{', '.join(f'{k}={v!r}' for k, v in given.items())} conflict: He's gain comes from one of gain=, slope= "
+                         "or nonlinearity= (slope= goes with nonlinearity='leaky_relu' only, as torch's a=)")  # fmt: skip
     if gain is not None:
         return gain
     if nonlinearity is not None:
