@@ -144,7 +144,7 @@ def _boom(*args, **kwargs):
 
 @pytest.mark.parametrize("target, argv", [
     ("winit_bench.asv_report.build_asv_report", ["report", "{asv}"]),
-    ("winit_bench.theory.initializer_sigma_w2", ["init", "he_normal", "--shape", "4", "4"]),
+    ("winit_bench.init_report.weight_moments", ["init", "he_normal", "--shape", "4", "4"]),
 ])  # fmt: skip
 def test_an_internal_bug_keeps_its_traceback_and_asks_for_a_report(target, argv, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(target, _boom)

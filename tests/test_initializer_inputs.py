@@ -19,9 +19,11 @@ import pytest
 import winit_bench as wb
 from winit_bench import memory
 from winit_bench import theory as T
+from winit_bench.checks import OneOf
 from winit_bench.initializers import get_scheme
 
 ACT = {"kumar_normal": "tanh", "edge_of_chaos": "tanh", "edge_of_chaos_orthogonal": "tanh"}  # the schemes that need an activation
+KERNEL_ONLY = {"dirac", "delta_orthogonal"}  # convolution kernels only (tests/test_conv_kernels.py)
 
 
 def params_of(name: str) -> list[inspect.Parameter]:
@@ -30,12 +32,12 @@ def params_of(name: str) -> list[inspect.Parameter]:
 
 
 PARAMS = [(name, p.name, p.default) for name in wb.initializer_names(aliases=False) for p in params_of(name)]
-NUMERIC = [(n, p, d) for n, p, d in PARAMS if not isinstance(d, str)]
-NAMED = [(n, p, d) for n, p, d in PARAMS if isinstance(d, str)]
+NAMED = [(n, p, d) for n, p, d in PARAMS if isinstance(get_scheme(n).checks[p], OneOf)]
+NUMERIC = [c for c in PARAMS if c not in NAMED]
 
 
-def init(name, shape=(6, 5), **kw):
-    return wb.initialize(name, shape, activation=ACT.get(name), **kw)
+def init(name, shape=None, **kw):
+    return wb.initialize(name, shape or ((6, 5, 3) if name in KERNEL_ONLY else (6, 5)), activation=ACT.get(name), **kw)
 
 
 def raises_naming(fn, *words, exc=(TypeError, ValueError)) -> str:
@@ -53,7 +55,7 @@ def test_every_scheme_parameter_is_found():
     names = {(n, p) for n, p, _ in PARAMS}
     assert {("normal", "std"), ("uniform", "a"), ("he_normal", "slope"), ("sparse", "sparsity"),
             ("variance_scaling", "distribution"), ("constant", "value"), ("identity", "gain")} <= names  # fmt: skip
-    assert len(NAMED) == 4  # he_normal/he_uniform mode, variance_scaling mode and distribution
+    assert len(NAMED) == 6  # he_normal/he_uniform mode and nonlinearity, variance_scaling mode and distribution
 
 
 @pytest.mark.parametrize("bad", [True, False, np.True_, "0.1", b"1", [0.1], (0.1,), 1j, np.array([0.1]), object()],
@@ -64,7 +66,10 @@ def test_numeric_parameter_of_wrong_type_is_a_type_error_naming_it(name, param, 
     assert "real number" in msg
 
 
-@pytest.mark.parametrize("name,param,default", NUMERIC, ids=[f"{n}-{p}" for n, p, _ in NUMERIC])
+OPTIONAL_NAMED = [c for c in NAMED if c[2] is None]  # He's nonlinearity
+
+
+@pytest.mark.parametrize("name,param,default", NUMERIC + OPTIONAL_NAMED, ids=[f"{n}-{p}" for n, p, _ in NUMERIC + OPTIONAL_NAMED])
 def test_none_is_refused_unless_it_is_the_default(name, param, default):
     if default is None:  # None means "derive it" (He's gain from the activation, constant's 1/n_in)
         np.testing.assert_array_equal(init(name, **{param: None}), init(name))
@@ -83,15 +88,21 @@ def test_non_finite_parameter_is_a_value_error_naming_it(name, param, default, b
 @pytest.mark.parametrize("bad", [1, None, True, 0.5, ["fan_in"]], ids=repr)
 @pytest.mark.parametrize("name,param,default", NAMED, ids=[f"{n}-{p}" for n, p, _ in NAMED])
 def test_named_parameter_of_wrong_type_is_a_type_error(name, param, default, bad):
+    if bad is None and default is None:
+        return  # None is nonlinearity's default: "derive the gain" (test_none_is_refused_unless_it_is_the_default)
     raises_naming(lambda: init(name, **{param: bad}), param, "string", exc=TypeError)
 
 
 @pytest.mark.parametrize("name,param,default", NAMED, ids=[f"{n}-{p}" for n, p, _ in NAMED])
 def test_unknown_named_value_lists_the_valid_ones(name, param, default):
+    default = default or get_scheme(name).checks[param].options[0]  # nonlinearity's None: derived
     raises_naming(lambda: init(name, **{param: default + "x"}), param, default, "valid", exc=ValueError)
 
 
-@pytest.mark.parametrize("name,param,default", PARAMS, ids=[f"{n}-{p}" for n, p, _ in PARAMS])
+MATRIX_PARAMS = [c for c in PARAMS if c[0] not in KERNEL_ONLY]  # the theory reads matrices only
+
+
+@pytest.mark.parametrize("name,param,default", MATRIX_PARAMS, ids=[f"{n}-{p}" for n, p, _ in MATRIX_PARAMS])
 def test_the_theory_checks_parameters_as_initialize_does(name, param, default):
     """``theory.initializer_sigma_w2`` reads the scheme's law through the same declarations: what ``initialize``
     refuses, it refuses with the same words; what ``initialize`` accepts, it accepts."""
@@ -149,8 +160,8 @@ def test_large_but_finite_parameters_still_draw():
 
 
 @pytest.mark.parametrize("shape", [(math.inf, 4), (4, math.nan), (4.0, 4), (4, 2.5), (True, 4), (4, np.True_),
-                                   ("4", 4), (None, 4), "ab", 4, (4,), (4, 4, 4)], ids=repr)  # fmt: skip
-def test_shape_must_be_two_integers(shape):
+                                   ("4", 4), (None, 4), "ab", 4, (4,), (4, 4, 4, 4, 4, 4), (4, 4.0, 4)], ids=repr)  # fmt: skip
+def test_shape_must_be_2_to_5_integers(shape):
     raises_naming(lambda: wb.initialize("he_normal", shape), "shape", "integers")
 
 

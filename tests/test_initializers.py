@@ -189,6 +189,7 @@ STAT_CASES = [
 EXACT_NAMES = {"zeros", "ones", "constant", "identity"}
 SPECIAL_NAMES = {"orthogonal", "sparse"}  # tested by their own structural tests below
 CRITICAL_NAMES = {"edge_of_chaos", "edge_of_chaos_orthogonal"}  # tests/test_critical.py: chi1 = 1 in a wide network
+KERNEL_NAMES = {"dirac", "delta_orthogonal"}  # convolution kernels only; tests/test_conv_kernels.py: torch's dirac_, isometry
 
 
 def check_sample(w: np.ndarray, t: Target, label: str = "") -> None:
@@ -228,7 +229,7 @@ def check_sample(w: np.ndarray, t: Target, label: str = "") -> None:
 
 
 def test_every_registered_initializer_is_covered():
-    covered = {c[1] for c in STAT_CASES} | EXACT_NAMES | SPECIAL_NAMES | CRITICAL_NAMES
+    covered = {c[1] for c in STAT_CASES} | EXACT_NAMES | SPECIAL_NAMES | CRITICAL_NAMES | KERNEL_NAMES
     names = set(wb.initializer_names(aliases=False))
     assert names - covered == set(), f"initializers without a target test: {sorted(names - covered)}"
     assert covered - names == set()
@@ -480,7 +481,7 @@ def test_derived_gains_against_independent_integration():
 
 # --------------------------------------------------------------------------- declared moments (what the theory reads)
 
-DETERMINISTIC = {"zeros", "ones", "constant", "identity"}  # moments over the positions: exact
+DETERMINISTIC = {"zeros", "ones", "constant", "identity", "dirac"}  # moments over the positions: exact
 MOMENT_CASES = [(name, {}) for name in wb.initializer_names(aliases=False)] + [
     ("uniform", {"a": -0.3, "b": 0.7}), ("normal", {"mean": 0.25, "std": 0.3}),
     ("truncated_normal", {"mean": -0.1, "std": 0.2, "a": -1.0, "b": 3.0}), ("truncated_normal", {"a": 2.0, "b": math.inf}),
@@ -500,6 +501,8 @@ def test_declared_moments_are_those_of_the_draws(name, kw):
     """
     needs = {"kumar_normal": "sigmoid", "edge_of_chaos": "tanh", "edge_of_chaos_orthogonal": "tanh"}
     shape, act = (256, 384), needs.get(name)  # sigmoid: Kumar's 12.8, not 1 or 2
+    if name in KERNEL_NAMES:
+        shape = (384, 256, 3)  # out >= in, as delta_orthogonal needs
     m = weight_moments(name, shape, act, **kw)
     x = wb.initialize(name, shape, seed=5, activation=act, **kw).ravel()
     if name in DETERMINISTIC:
@@ -547,9 +550,10 @@ def test_float32_is_cast_of_float64(name, kw):
 @pytest.mark.parametrize("dtype", ["float32", np.float32, np.dtype("float32"), "float64", np.float64])
 def test_dtype_respected(name, dtype):
     kw = {"activation": "tanh"} if name in {"kumar_normal"} | CRITICAL_NAMES else {}
-    w = wb.initialize(name, (5, 4), dtype=dtype, **kw)
-    assert w.dtype == np.dtype(dtype) and w.shape == (5, 4)
-    assert wb.initialize(name, (5, 4), **kw).dtype == np.float64  # default
+    shape = (5, 4, 3) if name in KERNEL_NAMES else (5, 4)
+    w = wb.initialize(name, shape, dtype=dtype, **kw)
+    assert w.dtype == np.dtype(dtype) and w.shape == shape
+    assert wb.initialize(name, shape, **kw).dtype == np.float64  # default
 
 
 @pytest.mark.parametrize("seed", [0, 1, 12345, 2**40])
@@ -625,9 +629,9 @@ def test_unknown_activation_lists_names_and_suggests():
     _raises(lambda: wb.initialize("he_normal", (3, 3), activation=3.0), "activation", exc=TypeError)
 
 
-@pytest.mark.parametrize("shape", [(3,), (2, 3, 4), (), 5, "ab", (3, 2.5), (3, None)])
-def test_shape_not_2d(shape):
-    _raises(lambda: wb.initialize("he_normal", shape), "2-D", "shape")
+@pytest.mark.parametrize("shape", [(3,), (2, 3, 4, 5, 6, 7), (), 5, "ab", (3, 2.5), (3, None)])
+def test_shape_not_2d_to_5d(shape):
+    _raises(lambda: wb.initialize("he_normal", shape), "2-D to 5-D", "shape")
 
 
 @pytest.mark.parametrize("shape", [(0, 3), (3, 0), (-1, 4), (4, -2)])

@@ -100,7 +100,8 @@ def wild_params(draw, name):
                          st.sampled_from(["std", "bogus"]), max_size=3, unique=True))  # fmt: skip
     named = {"mode": mostly(st.sampled_from(["fan_in", "fan_out", "fan_avg"]), st.sampled_from(["fan_sum", 3, None])),
              "distribution": mostly(st.sampled_from(["normal", "truncated_normal", "uniform", "untruncated_normal"]),
-                                    st.sampled_from(["gamma", 1, None]))}  # fmt: skip
+                                    st.sampled_from(["gamma", 1, None])),
+             "nonlinearity": mostly(st.sampled_from([None, "tanh", "relu", "leaky_relu", "selu"]), st.sampled_from(["tanhh", 1, True]))}  # fmt: skip
     return {k: draw(named.get(k, wild)) for k in keys}
 
 
@@ -119,7 +120,7 @@ def test_initialize_returns_finite_weights_or_refuses(name, shape, dtype, activa
     # accepted: then every argument had an allowed type ...
     assert all(is_int(d) for d in shape) and is_int(seed), f"shape {shape!r} or seed {seed!r} accepted"
     for k, v in params.items():
-        assert isinstance(v, str) if k in ("mode", "distribution") else (v is None or is_number(v)), f"{k}={v!r} accepted"
+        assert isinstance(v, str) if k in ("mode", "distribution") else (v is None or isinstance(v, str) if k == "nonlinearity" else v is None or is_number(v)), f"{k}={v!r} accepted"
     # ... and the weights meet the contract
     assert isinstance(w, np.ndarray) and w.shape == tuple(int(d) for d in shape)
     assert w.dtype == np.dtype(dtype) and np.isfinite(w).all()
@@ -138,7 +139,7 @@ def test_any_shape_is_drawn_or_refused(name, shape, dtype):
     assert w.shape == tuple(int(d) for d in shape) and w.dtype == np.dtype(dtype) and np.isfinite(w).all()
 
 
-NUMERIC_PARAMS = [(n, p) for n in wb.initializer_names(aliases=False) for p in keyword_params(n) if p not in ("mode", "distribution")]
+NUMERIC_PARAMS = [(n, p) for n in wb.initializer_names(aliases=False) for p in keyword_params(n) if p not in ("mode", "distribution", "nonlinearity")]
 magnitudes = st.one_of(st.floats(allow_nan=False), st.floats(1e30, 1e308), st.floats(-10, 10)).flatmap(lambda v: st.sampled_from([v, -v]))
 
 
@@ -147,12 +148,13 @@ magnitudes = st.one_of(st.floats(allow_nan=False), st.floats(1e30, 1e308), st.fl
 def test_a_parameter_of_any_magnitude_gives_finite_weights_or_is_named(case, value, dtype):
     """Huge stds, gains, bounds, means and scales overflow the dtype: refused, naming the parameter."""
     name, param = case
-    w, exc = call(lambda: wb.initialize(name, (8, 6), dtype=dtype, activation=NEEDS_ACTIVATION.get(name), **{param: value}))
+    shape = (8, 6, 3) if name in ("dirac", "delta_orthogonal") else (8, 6)  # kernel-only schemes
+    w, exc = call(lambda: wb.initialize(name, shape, dtype=dtype, activation=NEEDS_ACTIVATION.get(name), **{param: value}))
     event("refused" if exc is not None else "drawn")
     if exc is not None:
         assert refused_properly(exc) and param in str(exc), f"{type(exc).__name__}: {exc}"
         return
-    assert w.shape == (8, 6) and w.dtype == np.dtype(dtype) and np.isfinite(w).all()
+    assert w.shape == shape and w.dtype == np.dtype(dtype) and np.isfinite(w).all()
 
 
 # --------------------------------------------------------------------------- initialize: statistics on valid input
@@ -161,7 +163,7 @@ def test_a_parameter_of_any_magnitude_gives_finite_weights_or_is_named(case, val
 def moments(name: str, shape, act, p: dict):
     """``(mean, variance, kurtosis)`` of one weight from the formula, for the i.i.d. random schemes."""
     n_out, n_in = shape
-    fan = {"fan_in": n_in, "fan_out": n_out, "fan_avg": (n_in + n_out) / 2}
+    fan = {"fan_in": n_in, "fan_out": n_out, "fan_avg": (n_in + n_out) / 2, "fan_geo_avg": math.sqrt(n_in * n_out)}
     if name == "uniform":
         a, b = p.get("a", -0.05), p.get("b", 0.05)
         return (a + b) / 2, (b - a) ** 2 / 12, 1.8
@@ -170,7 +172,9 @@ def moments(name: str, shape, act, p: dict):
     if name in ("xavier_normal", "xavier_uniform"):
         return 0.0, p.get("gain", 1.0) ** 2 * 2 / (n_in + n_out), 3.0 if name.endswith("normal") else 1.8
     if name in ("he_normal", "he_uniform"):
-        gain, slope = p.get("gain"), p.get("slope")
+        gain, slope, nl = p.get("gain"), p.get("slope"), p.get("nonlinearity")
+        if nl is not None:  # torch's table, leaky_relu with a = slope or 0
+            gain = {"tanh": 5 / 3, "relu": math.sqrt(2), "selu": 0.75, "linear": 1.0, "leaky_relu": math.sqrt(2 / (1 + (slope or 0.0) ** 2))}[nl]
         if slope is None:
             slope = act.param if act is not None and act.name == "leaky_relu" else 0.0
         gain2 = 2 / (1 + slope * slope) if gain is None else gain * gain
@@ -188,14 +192,17 @@ def moments(name: str, shape, act, p: dict):
 
 
 positive = st.floats(1e-3, 1e3)
-modes = st.sampled_from(["fan_in", "fan_out", "fan_avg"])
+modes = st.sampled_from(["fan_in", "fan_out", "fan_avg", "fan_geo_avg"])
+he_gain_source = st.one_of(st.just({}), st.fixed_dictionaries({"gain": positive}), st.fixed_dictionaries({"slope": st.floats(-10, 10)}),
+                           st.fixed_dictionaries({"nonlinearity": st.sampled_from(["tanh", "relu", "selu", "linear"])}),
+                           st.fixed_dictionaries({"nonlinearity": st.just("leaky_relu")}, optional={"slope": st.floats(-10, 10)}))  # fmt: skip
 VALID = {
     "uniform": st.fixed_dictionaries({}, optional={"a": st.floats(-1e3, -1e-3), "b": st.floats(1e-3, 1e3)}),
     "normal": st.fixed_dictionaries({}, optional={"mean": st.floats(-1e3, 1e3), "std": positive}),
     "xavier_normal": st.fixed_dictionaries({}, optional={"gain": positive}),
     "xavier_uniform": st.fixed_dictionaries({}, optional={"gain": positive}),
-    "he_normal": st.fixed_dictionaries({}, optional={"gain": positive, "slope": st.floats(-10, 10), "mode": modes}),
-    "he_uniform": st.fixed_dictionaries({}, optional={"gain": positive, "slope": st.floats(-10, 10), "mode": modes}),
+    "he_normal": st.fixed_dictionaries({}, optional={"mode": modes}).flatmap(lambda m: he_gain_source.map(lambda g: {**m, **g})),
+    "he_uniform": st.fixed_dictionaries({}, optional={"mode": modes}).flatmap(lambda m: he_gain_source.map(lambda g: {**m, **g})),
     "lecun_normal": st.just({}),
     "lecun_uniform": st.just({}),
     "torch_linear_default": st.just({}),

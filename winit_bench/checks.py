@@ -6,7 +6,7 @@ a string, ``None`` or a complex. A wrong type is a ``TypeError``, a wrong value 
 name) a ``ValueError``; both name the parameter, say what was given and what is allowed.
 
 Every initializer declares each of its parameters with :class:`Real` or :class:`OneOf`
-(``winit_bench.initializers``), and :func:`winit_bench.initialize` applies them all.
+(``winit_bench.schemes.takes``), and :func:`winit_bench.initialize` applies them all.
 
 >>> from winit_bench.checks import Real
 >>> Real(low=0)("std", 0.5)
@@ -97,8 +97,11 @@ class OneOf:
     """A parameter naming one of ``options`` (exact spelling)."""
 
     options: tuple[str, ...]
+    optional: bool = False  # None passes: the scheme then derives the value
 
-    def __call__(self, name: str, value) -> str:
+    def __call__(self, name: str, value) -> str | None:
+        if value is None and self.optional:
+            return None
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a string, one of {', '.join(self.options)}; got {type(value).__name__} {value!r}")
         if value not in self.options:
@@ -116,22 +119,32 @@ def unknown_name_message(kind: str, name: object, valid) -> str:
 
 # --------------------------------------------------------------------------- shapes, dtypes, declared parameters
 
-Shape = tuple[int, int]
+Shape = tuple[int, ...]
 DTYPES = ("float32", "float64")
 _MAX_DIM = np.iinfo(np.intp).max  # NumPy cannot index a longer axis
+_AXES = {"torch": ("(fan_out, fan_in)", "(out, in) or (out, in, *k), torch layout"),
+         "keras": ("(fan_in, fan_out)", "(in, out) or (*k, in, out), keras layout")}
 
 
-def check_shape(shape) -> Shape:
-    """``shape`` as a pair of Python ints ``(fan_out, fan_in)``: two positive integers (bools and floats refused)."""
+def check_shape(shape, *, ndims: tuple[int, ...] = (2,), layout: str = "torch") -> Shape:
+    """``shape`` as a tuple of Python ints: ``len(shape)`` in ``ndims``, positive integers (bools and floats refused).
+
+    The default is a matrix ``(fan_out, fan_in)``; :func:`winit_bench.fans.kernel` admits kernels
+    ``(out, in, *k)`` (torch layout) or ``(*k, in, out)`` (keras layout) of 2 to 5 dimensions.
+    """
     try:
         dims = tuple(shape)
     except TypeError:
         dims = ()
-    if isinstance(shape, str) or len(dims) != 2 or not all(is_integer(d) for d in dims):
-        raise TypeError(f"shape must be 2-D (fan_out, fan_in) of positive integers, got {shape!r}")
+    matrix, kernel = _AXES.get(layout, _AXES["torch"])
+    axes = matrix if ndims == (2,) else f"({kernel})"
+    if isinstance(shape, str) or len(dims) not in ndims or not all(is_integer(d) for d in dims):
+        what = "2-D" if ndims == (2,) else f"{min(ndims)}-D to {max(ndims)}-D"
+        hint = "; a 1-D shape has no fans (torch and JAX refuse it too)" if len(dims) == 1 and min(ndims) > 1 else ""
+        raise TypeError(f"shape must be {what} {axes} of positive integers, got {shape!r}{hint}")
     if not all(1 <= d <= _MAX_DIM for d in dims):
-        raise ValueError(f"shape must have positive dimensions (fan_out, fan_in) of at most {_MAX_DIM}, got {shape!r}")
-    return int(dims[0]), int(dims[1])
+        raise ValueError(f"shape must have positive dimensions {axes} of at most {_MAX_DIM}, got {shape!r}")
+    return tuple(int(d) for d in dims)
 
 
 def check_dtype(dtype) -> np.dtype:

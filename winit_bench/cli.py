@@ -82,9 +82,9 @@ def _cmd_init(args) -> None:
     from .init_report import require_report_fits, weights_report
 
     with user_input():
-        require_report_fits(args.name, tuple(args.shape), args.dtype)
-        w = initialize(args.name, tuple(args.shape), seed=args.seed, activation=args.activation, dtype=args.dtype)
-    print(weights_report(args.name, w, activation=args.activation, seed=args.seed))
+        require_report_fits(args.name, tuple(args.shape), args.dtype, args.layout)
+        w = initialize(args.name, tuple(args.shape), seed=args.seed, activation=args.activation, dtype=args.dtype, layout=args.layout)
+    print(weights_report(args.name, w, activation=args.activation, seed=args.seed, layout=args.layout))
 
 
 def _cmd_selftest(args) -> None:
@@ -265,7 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("init", help="realised statistics of one initializer against its target")
     p.add_argument("name", help=f"the initializer: {', '.join(initializer_names(aliases=False))}")
-    p.add_argument("--shape", nargs=2, type=int, metavar=("FAN_OUT", "FAN_IN"), required=True, help="the weight matrix's shape (fan_out, fan_in)")
+    p.add_argument("--shape", nargs="+", type=int, metavar="DIM", required=True,
+                   help="the weight's shape: FAN_OUT FAN_IN, or a convolution kernel OUT IN K... (2 to 5 numbers; with --layout keras: "
+                        "FAN_IN FAN_OUT or K... IN OUT)")  # fmt: skip
+    p.add_argument("--layout", default="torch", help="torch (default: (out, in, *k), fan_in = in * prod(k)) or keras ((*k, in, out))")
     p.add_argument("--activation", default=None, help=f"the activation the scheme adapts to, if it does (kumar_normal; he_* take a leaky ReLU's slope): {', '.join(activation_names())}")
     p.add_argument("--seed", type=int, default=0, help="the seed of the draw (default 0)")
     p.add_argument("--dtype", default=DTYPE, help=dtype_help)

@@ -129,14 +129,15 @@ def edge_of_chaos(shape, *, activation=None, sigma_b2=None, q0=1.0, layer=0):
     """``W ~ N(0, sigma_w2 / n_in)`` with ``sigma_w2`` on the critical line ``chi1 = 1`` at ``sigma_b2``
     (layer 0: ``(q* - sigma_b2)/q0``); biases ``N(0, sigma_b2)`` — Schoenholz et al. 2017 (module docstring)."""
     sw2 = _layer_sigma_w2("edge_of_chaos", activation, sigma_b2, q0, layer)
-    return Normal(math.sqrt(sw2 / shape[1]))
+    return Normal(math.sqrt(sw2 / shape.fan_in))
 
 
 def edge_of_chaos_orthogonal(shape, *, activation=None, sigma_b2=None, q0=1.0, layer=0):
     """Orthogonal ``W`` with ``n_in E[W^2]`` equal to :func:`edge_of_chaos`'s ``sigma_w2`` (gain
-    ``sqrt(sigma_w2 max(1, n_out/n_in))``); biases ``N(0, sigma_b2)`` — Pennington, Schoenholz & Ganguli 2017."""
+    ``sqrt(sigma_w2 max(1, n_out/n_in))``; a kernel's flattening is ``out x fan_in``); biases ``N(0, sigma_b2)``
+    — Pennington, Schoenholz & Ganguli 2017."""
     sw2 = _layer_sigma_w2("edge_of_chaos_orthogonal", activation, sigma_b2, q0, layer)
-    return Orthogonal(math.sqrt(sw2 * max(1.0, shape[0] / shape[1])))
+    return Orthogonal(math.sqrt(sw2 * max(1.0, shape.out_channels / shape.fan_in)), shape.layout)
 
 
 def _bias_variance(activation, sigma_b2=None, q0=1.0) -> float:

@@ -6,7 +6,9 @@ parameters; :func:`~winit_bench.initialize` draws from it, and the mean-field th
 same float parameters), so the theory and the draws cannot disagree. A new kind of law writes its
 draw and its moments here, side by side; a new initializer built on an existing law writes neither.
 
-Draws are float64 on the host, rounded to ``dtype`` once. The random laws draw in pieces of 512 KiB
+A shape is a matrix ``(fan_out, fan_in)`` or a convolution kernel of 3 to 5 dimensions
+(:mod:`winit_bench.fans`); the i.i.d. laws fill any shape, the structured ones say in their
+docstring how they use its axes. Draws are float64 on the host, rounded to ``dtype`` once. The random laws draw in pieces of 512 KiB
 that consume the stream in order, so the result equals one draw of the whole size.
 
 >>> Normal(std=0.5).moments((4, 3))
@@ -21,9 +23,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .fans import Kernel
 from .truncated import truncated_sampler, truncnorm_mean, truncnorm_std
 
-Shape = tuple[int, int]
+Shape = tuple[int, ...]
 
 
 class Moments(NamedTuple):
@@ -43,7 +46,7 @@ _CHUNK = 1 << 16  # float64 draws in pieces of 512 KiB: every pass over them sta
 
 def _drawn(shape: Shape, dtype, fill, scale: float, shift: float = 0.0) -> np.ndarray:
     """``shift + scale * x`` where ``fill(x)`` draws ``x`` in float64 piece by piece; rounded to ``dtype`` once."""
-    n = shape[0] * shape[1]
+    n = math.prod(shape)
     out = np.empty(n, dtype)
     buf = np.empty(min(n, _CHUNK))
     for start in range(0, n, _CHUNK):
@@ -128,6 +131,13 @@ class Constant:
         return Moments(self.value, 0.0, why)
 
 
+def _matrix(law, shape: Shape) -> Shape:
+    """``shape`` when it is a matrix's; a law defined on matrices only refuses a kernel's."""
+    if len(shape) != 2:
+        raise ValueError(f"{type(law).__name__} is a law of matrices, got the shape {tuple(shape)}")
+    return shape
+
+
 def _diagonal_second_moment(gain: float, shape: Shape) -> float:
     """``E[W^2]`` over the positions of ``gain`` times a matrix with ``min(shape)`` orthonormal rows or columns."""
     return gain * gain * min(shape) / (shape[0] * shape[1])
@@ -141,29 +151,32 @@ class Identity:
     work_bytes = 0
 
     def draw(self, rng, shape: Shape, dtype) -> np.ndarray:
-        w = np.zeros(shape, dtype)
+        w = np.zeros(_matrix(self, shape), dtype)
         np.fill_diagonal(w, self.gain)
         return w
 
     def moments(self, shape: Shape) -> Moments:
-        mean = self.gain * min(shape) / (shape[0] * shape[1])
+        mean = self.gain * min(_matrix(self, shape)) / (shape[0] * shape[1])
         why = "deterministic weights (z = gain * a_prev), which the Gaussian mean-field q-map does not describe"
         return Moments(mean, _diagonal_second_moment(self.gain, shape) - mean * mean, None if self.gain == 0 else why)
 
 
 @dataclass(frozen=True)
 class Orthogonal:
-    """``gain`` times a Haar-random matrix with orthonormal rows (``n_out <= n_in``) or columns.
+    """``gain`` times a Haar-random matrix with orthonormal rows or columns, whichever are fewer.
 
     ``Q`` of the QR decomposition of a Gaussian matrix, with the signs of ``diag(R)`` folded in.
-    Its squared Frobenius norm is ``gain^2 min(n_out, n_in)``; the entries are rotation invariant.
+    A kernel is drawn as the matrix its ``layout``'s framework flattens it to
+    (:attr:`winit_bench.fans.Kernel.matrix`: torch ``(out, in K)``, Keras ``(K in, out)``), then
+    reshaped. The squared Frobenius norm is ``gain^2 min(rows, cols)``; the entries are rotation invariant.
     """
 
     gain: float
+    layout: str = "torch"
     work_bytes = 16  # the float64 Gaussian matrix and its Q factor
 
     def draw(self, rng, shape: Shape, dtype) -> np.ndarray:
-        rows, cols = shape
+        rows, cols = Kernel(shape, self.layout).matrix
         flat = rng.standard_normal((rows, cols))
         if rows < cols:
             flat = flat.T
@@ -174,13 +187,75 @@ class Orthogonal:
         q = np.ascontiguousarray(q)
         if np.dtype(dtype) == q.dtype:
             q *= self.gain
-            return q
+            return q.reshape(shape)
         out = np.empty(q.shape, dtype)
         np.multiply(q, self.gain, out=out, casting="same_kind")  # float64 product, one rounding
-        return out
+        return out.reshape(shape)
 
     def moments(self, shape: Shape) -> Moments:
-        return Moments(0.0, _diagonal_second_moment(self.gain, shape))
+        return Moments(0.0, _diagonal_second_moment(self.gain, Kernel(shape, self.layout).matrix))
+
+
+@dataclass(frozen=True)
+class DeltaOrthogonal:
+    """A kernel zero but at its spatial centre ``(k_i - 1)//2``, where it is ``gain`` times a Haar orthogonal
+    ``(out, in)`` matrix (``(in, out)`` in keras layout) with orthonormal columns (``out >= in``) — Xiao et al. 2018.
+
+    As ``jax.nn.initializers.delta_orthogonal``. As a convolution it maps ``x`` to ``gain M x`` at
+    every position: for ``out >= in`` it preserves norms up to ``gain``.
+    """
+
+    gain: float
+    layout: str = "torch"
+    work_bytes = 16  # at most: the centre's Gaussian matrix and Q factor hold 16 bytes per weight of the centre
+
+    def draw(self, rng, shape: Shape, dtype) -> np.ndarray:
+        k = Kernel(shape, self.layout)
+        w = np.zeros(shape, dtype)
+        centre = k.at_spatial(tuple((n - 1) // 2 for n in k.spatial))
+        w[centre] = Orthogonal(self.gain).draw(rng, w[centre].shape, dtype)
+        return w
+
+    def moments(self, shape: Shape) -> Moments:
+        k = Kernel(shape, self.layout)
+        var = self.gain * self.gain * min(k.in_channels, k.out_channels) / k.size
+        return Moments(0.0, var, None if self.gain == 0 else "only the spatial centre of the kernel is non-zero (a delta kernel)")
+
+
+@dataclass(frozen=True)
+class Dirac:
+    """``gain`` at ``[g n + d, d, *centre]`` for ``d < min(n, in)``, ``n = out/groups`` output channels per group,
+    0 elsewhere, the centre ``k_i // 2``: a convolution that passes its input through (times ``gain``).
+
+    As ``torch.nn.init.dirac_(w, groups)`` (which has no gain); keras layout puts the same entries
+    at ``[*centre, d, g n + d]``.
+    """
+
+    gain: float
+    groups: int = 1
+    layout: str = "torch"
+    work_bytes = 0
+
+    def _ones(self, k: Kernel) -> int:
+        return self.groups * min(k.out_channels // self.groups, k.in_channels)
+
+    def draw(self, rng, shape: Shape, dtype) -> np.ndarray:
+        k = Kernel(shape, self.layout)
+        w = np.zeros(shape, dtype)
+        centre = tuple(n // 2 for n in k.spatial)
+        per_group = k.out_channels // self.groups
+        d = np.arange(min(per_group, k.in_channels))
+        outs = (np.arange(self.groups)[:, None] * per_group + d).ravel()
+        ins = np.tile(d, self.groups)
+        w[(outs, ins) + centre if self.layout == "torch" else centre + (ins, outs)] = self.gain
+        return w
+
+    def moments(self, shape: Shape) -> Moments:
+        k = Kernel(shape, self.layout)
+        share = self._ones(k) / k.size
+        mean = self.gain * share
+        why = "deterministic weights (a convolution passing its input through), which the Gaussian mean-field q-map does not describe"
+        return Moments(mean, self.gain * self.gain * share - mean * mean, None if self.gain == 0 else why)
 
 
 @dataclass(frozen=True)
@@ -196,7 +271,7 @@ class Sparse:
     work_bytes = 1  # the mask of the picked positions
 
     def draw(self, rng, shape: Shape, dtype) -> np.ndarray:
-        n_zero = math.ceil(self.sparsity * shape[0])
+        n_zero = math.ceil(self.sparsity * _matrix(self, shape)[0])
         if 2 * n_zero <= shape[0]:  # fewer zeros: draw every weight, then zero the picked ones
             keep = ~_picked_rows(rng, shape, n_zero)
             w = Normal(self.std).draw(rng, shape, dtype)
@@ -209,7 +284,7 @@ class Sparse:
         return w
 
     def moments(self, shape: Shape) -> Moments:
-        kept = 1.0 - math.ceil(self.sparsity * shape[0]) / shape[0]
+        kept = 1.0 - math.ceil(self.sparsity * _matrix(self, shape)[0]) / shape[0]
         return Moments(0.0, kept * (self.std * self.std))
 
 

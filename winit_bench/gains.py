@@ -20,6 +20,7 @@ _TORCH_GAINS = {
     "sigmoid": 1.0, "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0), "selu": 0.75,
 }  # fmt: skip
 GAIN_CRITERIA = ("torch", "forward", "centered", "backward", "kumar")
+TORCH_NONLINEARITIES = tuple(_TORCH_GAINS) + ("leaky_relu",)  # calculate_gain's names, kaiming_normal_'s nonlinearity=
 
 
 def kumar_variance_factor(activation) -> float:
@@ -89,3 +90,32 @@ def _derived_gain(act: Activation, criterion: str) -> float:
             mean = expect(lambda z: act(z))
             moment -= mean * mean
     return 1.0 / math.sqrt(moment) if moment > 0 else math.inf
+
+
+def he_gain(activation: Activation | None = None, *, slope=None, gain=None, nonlinearity=None) -> float:
+    """The gain ``g`` of He's rule ``Var = g^2/fan``, from exactly one source:
+
+    - ``gain`` as given;
+    - ``nonlinearity``: torch's table, as ``torch.nn.init.kaiming_normal_(w, a, mode, nonlinearity)``
+      computes it (``calculate_gain(nonlinearity, a)``, with ``slope`` as torch's ``a``, default 0, for
+      ``"leaky_relu"`` only): tanh 5/3, relu √2, leaky_relu √(2/(1 + a^2)), selu 3/4, ...;
+    - otherwise He et al.'s rule for a leaky ReLU of slope ``a``, ``g^2 = 2/(1 + a^2)``: ``a`` is ``slope``,
+      else the slope of ``activation`` when it is a leaky ReLU, else 0 (√2) -- for any other
+      activation too: He's rule does not depend on it (pass ``nonlinearity`` for torch's gain).
+
+    Two sources at once are a ``ValueError``.
+
+    >>> he_gain(nonlinearity="tanh"), he_gain(get_activation("tanh")) == math.sqrt(2)
+    (1.6666666666666667, True)
+    """
+    given = {k: v for k, v in (("gain", gain), ("slope", slope), ("nonlinearity", nonlinearity)) if v is not None}
+    if len(given) > 1 and given != {"slope": slope, "nonlinearity": "leaky_relu"}:
+        raise ValueError(f"{', '.join(f'{k}={v!r}' for k, v in given.items())} conflict: He's gain comes from one of gain=, slope= "
+                         "or nonlinearity= (slope= goes with nonlinearity='leaky_relu' only, as torch's a=)")  # fmt: skip
+    if gain is not None:
+        return gain
+    if nonlinearity is not None:
+        return calculate_gain(nonlinearity, (slope or 0.0) if nonlinearity == "leaky_relu" else None)
+    if slope is None:
+        slope = activation.param if activation is not None and activation.name == "leaky_relu" else 0.0
+    return math.sqrt(2.0 / (1.0 + slope * slope))  # slope * slope, not slope ** 2: inf for a huge slope, no OverflowError

@@ -20,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from .. import streams
+from ..conv_schemes import KERNEL_ONLY
 from ..initializers import bias_variance, initialize, initialize_bias, initializer_names
 
 #: initializers that need data: the study fits them on a batch of their own
@@ -27,8 +28,9 @@ DATA_DEPENDENT = ("lsuv",)
 
 
 def study_initializer_names() -> tuple[str, ...]:
-    """Every initializer the study knows: the registry's (edge-of-chaos ones included) and :data:`DATA_DEPENDENT`."""
-    return tuple(initializer_names(aliases=False)) + DATA_DEPENDENT
+    """Every initializer the study knows: the registry's (edge-of-chaos ones included, the convolution-only ones
+    left out: the study's networks are MLPs) and :data:`DATA_DEPENDENT`."""
+    return tuple(n for n in initializer_names(aliases=False) if n not in KERNEL_ONLY) + DATA_DEPENDENT
 
 
 @lru_cache(maxsize=1024)
