@@ -82,10 +82,10 @@ def _derived_gain(act: Activation, criterion: str) -> float:
     if criterion == "kumar":
         return math.sqrt(kumar_variance_factor(act))
     if criterion == "backward":
-        moment = expect(lambda z: act.derivative(z) ** 2)
+        moment = expect(lambda z: act.derivative(z) ** 2, kinks=act.kinks)
     else:
-        moment = expect(lambda z: act(z) ** 2)
+        moment = expect(lambda z: act(z) ** 2, kinks=act.kinks)
         if criterion == "centered":
-            mean = expect(lambda z: act(z))
+            mean = expect(lambda z: act(z), kinks=act.kinks)
             moment -= mean * mean
     return 1.0 / math.sqrt(moment) if moment > 0 else math.inf
