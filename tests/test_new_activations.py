@@ -63,9 +63,9 @@ def _bvn(h: float, k: float, r: float) -> float:
     return 0.5 * special.ndtr(h) + 0.5 * special.ndtr(k) - special.owens_t(h, a_h) - special.owens_t(k, a_k) - 0.5 * (h * k < 0)
 
 
-def rectangle(q: float, c: float) -> float:
-    """``P(|u1| < 1, |u2| < 1)`` for ``u ~ N(0, q [[1, c], [c, 1]])``: hard_tanh's ``E[f'(u1) f'(u2)]``."""
-    a = 1 / math.sqrt(q)
+def rectangle(q: float, c: float, k: float = 1.0) -> float:
+    """``P(|u1| < k, |u2| < k)`` for ``u ~ N(0, q [[1, c], [c, 1]])``: hard_tanh's ``E[f'(u1) f'(u2)]`` at ``k = 1``."""
+    a = k / math.sqrt(q)
     if c == 1:
         return float(special.erf(a / math.sqrt(2)))
     return _bvn(a, a, c) - _bvn(-a, a, c) - _bvn(a, -a, c) + _bvn(-a, -a, c)
@@ -101,6 +101,28 @@ def test_hard_tanh_derivative_kernel_is_the_rectangle_probability(q):
     for c in CS:
         assert gauss_expect2(d, d, q, c, HT.kinks) == pytest.approx(rectangle(q, c), abs=1e-9), c
     assert gauss_expect2(d, d, q, 1.0, HT.kinks) == pytest.approx(rectangle(q, 1.0), abs=1e-12)
+
+
+def test_kinks_anywhere_split_both_rules():
+    """A kink at 0.3, no activation scale: the 1-D rule (E[clip(z, -k, k)^2] in closed form) and the
+    2-D rule (the rectangle) are exact only because ``kinks`` splits there."""
+    k = 0.3
+    box = lambda u: (np.abs(u) < k).astype(float)  # noqa: E731
+    inside = special.erf(k / math.sqrt(2))
+    expected = inside - 2 * k * _pdf(k) + k * k * (1 - inside)
+    assert gauss_expect(lambda u: np.clip(u, -k, k) ** 2, 1.0, (-k, k)) == pytest.approx(expected, abs=1e-14)
+    for q, c in ((0.05, 0.3), (1.0, -0.8), (2.0, 0.999)):
+        assert gauss_expect2(box, box, q, c, (-k, k)) == pytest.approx(rectangle(q, c, k), abs=1e-10), (q, c)
+
+
+@pytest.mark.parametrize("name", ("tanh", "relu", "selu", "gelu_erf"))
+def test_the_iterated_rule_agrees_with_the_polar_one(name):
+    """Asked to split at a kink the activation lacks, the iterated rule must still give the polar rule's answer."""
+    act = wb.get_activation(name)
+    for g in (act, act.derivative):
+        for q, c in ((1e-4, 0.5), (0.8, -0.95), (3.0, 0.2), (1e4, 0.99999)):
+            norm = gauss_expect2(g, g, q, 1.0)
+            assert gauss_expect2(g, g, q, c, (2.5,)) == pytest.approx(gauss_expect2(g, g, q, c), abs=1e-11 * norm), (q, c)
 
 
 @pytest.mark.parametrize("q", (1e-3, 0.3, 2.0, 50.0, 1e5))

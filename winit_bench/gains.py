@@ -46,7 +46,8 @@ def calculate_gain(activation: str | Activation, param: float | None = None, *, 
     """The gain ``g`` an initializer multiplies its standard deviation by for ``activation``.
 
     ``criterion="torch"`` reproduces ``torch.nn.init.calculate_gain`` exactly (linear 1, sigmoid 1,
-    tanh 5/3, relu √2, leaky_relu √(2/(1 + s^2)) with s = 0.01 by default, selu 3/4). The others
+    tanh 5/3, relu √2, leaky_relu √(2/(1 + s^2)) with s = 0.01 by default, selu 3/4); an activation its
+    table lacks (gelu, gelu_erf, hard_tanh, erf, ...) raises ``ValueError``, as torch does. The others
     are derived for any activation from Gaussian expectations, ``z ~ N(0, 1)``:
     ``"forward"`` ``1/√E[f(z)^2]``, ``"centered"`` ``1/√Var f(z)``, ``"backward"`` ``1/√E[f'(z)^2]``,
     ``"kumar"`` ``1/(|f'(0)| √(1 + f(0)^2))``.
