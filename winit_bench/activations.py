@@ -7,8 +7,9 @@ which lets the engine overwrite ``z`` with ``a`` in place and halve the memory s
 
 ``family`` tells diagnostics and theory what to look for: ``"relu"`` (dead units; a kink at 0),
 ``"tanh"`` (saturates at ±1 times its scale: tanh, lecun_tanh, hard_tanh, erf), ``"sigmoid"``
-(saturates at 0 and 1) or ``"smooth"``. ``kinks`` lists the points where ``f`` or ``f'`` is not
-smooth; the Gaussian quadrature (:mod:`winit_bench.gaussian`) splits its pieces there.
+(saturates at 0 and 1) or ``"smooth"``. ``kinks`` lists the points away from 0 where ``f`` or ``f'``
+is not smooth (hard_tanh's ±1; one at 0 is ``kink_at_zero``); the Gaussian quadratures
+(:mod:`winit_bench.gaussian`) split their pieces there.
 
 Two GELUs: ``"gelu"`` is the tanh approximation (PyTorch ``GELU(approximate='tanh')``), kept under
 that name since the study's tables depend on it; ``"gelu_erf"`` (alias ``"gelu_exact"``) is the exact
