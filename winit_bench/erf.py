@@ -41,20 +41,25 @@ def _exp_neg_square(x, scale: float, xp):
 
 
 def _erf_erfc_abs(ax, g, xp):
-    """``(erf(ax), erfc(ax))`` for ``ax = |x| >= 0`` (or NaN) given ``g = e^{-ax^2}``."""
+    """``(erf(ax), erfc(ax))`` for ``ax = |x| >= 0`` (or NaN) given ``g = e^{-ax^2}``, flat arrays;
+    each expansion only where it is used."""
     small = ax < _CUT
-    xs = xp.where(small, ax, 0.0)
+    big = ~small
+    erf_, erfc_ = xp.empty_like(ax), xp.empty_like(ax)
+    xs = ax[small]
     x2 = 2.0 * xs * xs
     s = xp.ones_like(xs)
     for n in range(_SERIES_TERMS, 0, -1):
         s = 1.0 + s * x2 / (2 * n + 1)
-    erf_small = _TWO_OVER_SQRT_PI * xs * g * s
-    xl = xp.where(small, _CUT, ax)
+    erf_[small] = _TWO_OVER_SQRT_PI * xs * g[small] * s
+    erfc_[small] = 1.0 - erf_[small]
+    xl = ax[big]
     t = xl
     for k in range(_CF_LEVELS, 0, -1):
         t = xl + (0.5 * k) / t
-    erfc_large = g / (math.sqrt(math.pi) * t)
-    return xp.where(small, erf_small, 1.0 - erfc_large), xp.where(small, 1.0 - erf_small, erfc_large)
+    erfc_[big] = g[big] / (math.sqrt(math.pi) * t)
+    erf_[big] = 1.0 - erfc_[big]
+    return erf_, erfc_
 
 
 def _float64(x, xp):
@@ -65,8 +70,9 @@ def _float64(x, xp):
 
 def _parts(x, scale: float, xp):
     """``(erf(|y|), erfc(|y|))`` for ``y = sqrt(scale) x``, ``e^{-y^2}`` computed from ``x`` itself."""
-    ax = xp.minimum(xp.abs(x), _X_MAX)
-    return _erf_erfc_abs(math.sqrt(scale) * ax, _exp_neg_square(ax, scale, xp), xp)
+    ax = xp.minimum(xp.abs(x), _X_MAX).ravel()
+    e, ec = _erf_erfc_abs(math.sqrt(scale) * ax, _exp_neg_square(ax, scale, xp), xp)
+    return e.reshape(x.shape), ec.reshape(x.shape)
 
 
 def erf(x, xp=np):
