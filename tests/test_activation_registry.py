@@ -51,18 +51,19 @@ def test_a_missing_cupy_kernel_names_the_file_to_fix():
 
 
 def test_numba_fast_path_has_every_activation():
-    """``CODES``, ``_f_<name>``/``_d_<name>``, and the compiled loops dispatch each code to them (a
-    code the loops miss would silently compute the identity, or leave ``g`` unscaled)."""
+    """``CODES``, ``_f_<name>``/``_d_<name>`` (:mod:`numba_activations`), and the compiled loops dispatch
+    each code to them (a code the loops miss would silently compute the identity, or leave ``g`` unscaled)."""
     pytest.importorskip("numba")
+    from winit_bench.backends import numba_activations, numba_kernels
     from winit_bench.backends import numba_backend as nbb
-    from winit_bench.backends import numba_kernels
 
     wb.get_backend("numba")  # compiled (or loaded from the cache) for float32 and float64
     assert set(numba_kernels.CODES) == set(NAMES)
     assert len(set(numba_kernels.CODES.values())) == len(NAMES)
     x = _points()
     for name in NAMES:
-        assert callable(getattr(numba_kernels, f"_f_{name}", None)) and callable(getattr(numba_kernels, f"_d_{name}", None)), name
+        assert callable(getattr(numba_activations, f"_f_{name}", None)), name
+        assert callable(getattr(numba_activations, f"_d_{name}", None)), name
         act, code = wb.get_activation(name), numba_kernels.CODES[name]
         param, b = float(act.param or 0), np.zeros(x.shape[1])
         z, a = x.copy(), np.empty_like(x)

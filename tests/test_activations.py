@@ -31,6 +31,9 @@ REFERENCE = {
     "silu": lambda x: x * _sigmoid(x),
     "softplus": lambda x: np.log(1 + np.exp(x)),
     "lecun_tanh": lambda x: 1.7159 * np.tanh(2 * x / 3),
+    "hard_tanh": lambda x: np.where(x > 1, 1.0, np.where(x < -1, -1.0, x)),
+    "erf": np.vectorize(math.erf),
+    "gelu_erf": lambda x: x * 0.5 * np.vectorize(math.erfc)(-x / math.sqrt(2)),  # erfc: Φ keeps its left tail
 }
 
 # (id, name, param): every registered activation with its default, plus non-default parameters
@@ -92,8 +95,9 @@ def test_from_output_needs_no_z(name, param):
         np.testing.assert_array_equal(act.df(None, a, np), act.df(z, a, np))
     else:
         # a derivative that needs z must actually use it: the output alone does not determine f'
-        # (GELU and SiLU are not monotonic, so two inputs share an output with different slopes)
-        assert name in ("gelu", "silu"), f"{name} should be able to use from_output"
+        # (GELU and SiLU are not monotonic, so two inputs share an output with different slopes;
+        # erf's slope from its output would need the inverse erf)
+        assert name in ("gelu", "silu", "gelu_erf", "erf"), f"{name} should be able to use from_output"
 
 
 @pytest.mark.parametrize("name,param", [(a[1], a[2]) for a in ACTIVATIONS], ids=IDS)
@@ -165,12 +169,14 @@ def test_selu_self_normalises():
 def test_families():
     fam = {n: wb.get_activation(n).family for n in wb.activation_names()}
     assert fam["relu"] == fam["leaky_relu"] == "relu"
-    assert fam["tanh"] == fam["lecun_tanh"] == "tanh"
+    assert fam["tanh"] == fam["lecun_tanh"] == fam["hard_tanh"] == fam["erf"] == "tanh"
+    assert fam["gelu_erf"] == fam["gelu"] == "smooth"
     assert fam["sigmoid"] == "sigmoid"
 
 
 def test_aliases_and_case():
-    for alias, name in [("identity", "linear"), ("swish", "silu"), ("logistic", "sigmoid"), ("TANH", "tanh")]:
+    for alias, name in [("identity", "linear"), ("swish", "silu"), ("logistic", "sigmoid"), ("TANH", "tanh"),
+                        ("hardtanh", "hard_tanh"), ("gelu_exact", "gelu_erf")]:
         act = wb.get_activation(alias)
         assert act.name == name
         x = np.linspace(-3, 3, 13)

@@ -89,11 +89,11 @@ def kernels():
 
 
 def grid(dtype: str) -> np.ndarray:
-    """±0, denormals, the smallest normals, 1e-8 .. 1e30 and the largest finite, ±inf, NaN, and a dense [-8, 8]."""
+    """±0, denormals, the smallest normals, 1e-8 .. 1e30 and the largest finite, ±inf, NaN, exactly ±1 (hard_tanh's kinks) and a dense [-8, 8]."""
     fi = np.finfo(dtype)
     pos = [fi.smallest_subnormal, 3 * fi.smallest_subnormal, fi.tiny / 2, fi.tiny, 4 * fi.tiny, 1e-8, 1e-4]
     pos = np.concatenate([pos, np.geomspace(1e-3, 1e3, 120), [1e4, 1e10, 1e30, fi.max, np.inf]]).astype(dtype)
-    return np.concatenate([[0.0, -0.0, np.nan], pos, -pos, np.linspace(-8, 8, 321)]).astype(dtype)
+    return np.concatenate([[0.0, -0.0, np.nan, 1.0, -1.0], pos, -pos, np.linspace(-8, 8, 321)]).astype(dtype)
 
 
 def assert_close(got, ref, x, x_weight: float, dtype: str, what: str) -> None:

@@ -32,19 +32,31 @@ def split_legendre(lo, hi, n=200):
     return np.concatenate(xs), np.concatenate(ws)
 
 
-def legendre_expect(g, q):
-    """E[g(sqrt(q) z)] with the line split at 0 (g may have a kink there)."""
-    x, w = split_legendre(-15.0, 15.0, n=400)
+def kinked_legendre(lo, hi, q, kinks, n=200):
+    """:func:`split_legendre`, also split where ``sqrt(q) x`` is one of ``kinks`` (hard_tanh's ±1)."""
+    if not kinks:
+        return split_legendre(lo, hi, n)
+    s = math.sqrt(q)
+    cuts = sorted({lo, 0.0, hi, *(k / s for k in kinks if lo < k / s < hi)})
+    t, w = np.polynomial.legendre.leggauss(n)
+    pieces = [(0.5 * (b - a) * t + 0.5 * (b + a), 0.5 * (b - a) * w) for a, b in zip(cuts[:-1], cuts[1:])]
+    return np.concatenate([x for x, _ in pieces]), np.concatenate([v for _, v in pieces])
+
+
+def legendre_expect(g, q, kinks=()):
+    """E[g(sqrt(q) z)] with the line split at 0 (g may have a kink there) and at the ``kinks`` of g's argument."""
+    x, w = kinked_legendre(-15.0, 15.0, q, kinks, n=400)
     return float(np.dot(w * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi), g(math.sqrt(q) * x)))
 
 
 def conditional_expect2(f, q, c):
     """E[f(u1) f(u2)] by conditioning on z1: u2 = sqrt(q) v with v | z1 ~ N(c z1, 1 - c^2).
 
-    The inner integral over v has its kink at v = 0 for every z1, so both integrals are split at 0.
+    The inner integral over v has its kinks at v = 0 (and at ``f.kinks / sqrt(q)``) for every z1, so
+    both integrals are split there.
     """
     s = math.sqrt(1 - c * c)
-    x, w = split_legendre(-11.0, 11.0)
+    x, w = kinked_legendre(-11.0, 11.0, q, f.kinks)
     z1, v = x[:, None], x[None, :]
     kernel = np.exp(-0.5 * ((v - c * z1) / s) ** 2) / (s * math.sqrt(2 * math.pi))
     inner = (kernel * f(math.sqrt(q) * v)) @ w
@@ -104,7 +116,7 @@ def test_qmap_edge_cases():
 def test_one_layer_expectation_against_independent_quadrature(name):
     f = get_activation(name)
     for q in (0.05, 0.7, 3.0):
-        ref = legendre_expect(lambda u: f(u) ** 2, q)
+        ref = legendre_expect(lambda u: f(u) ** 2, q, f.kinks)
         assert T.next_q(name, 1.3, 0.2, q) == pytest.approx(1.3 * ref + 0.2, rel=1e-10)
 
 
@@ -235,7 +247,7 @@ def test_leaky_relu_cmap_closed_form(c):
 def test_cmap_against_conditional_quadrature(name):
     f = get_activation(name)
     sw, sb, q = 1.3, 0.1, 0.9
-    var = sw * legendre_expect(lambda u: f(u) ** 2, q) + sb
+    var = sw * legendre_expect(lambda u: f(u) ** 2, q, f.kinks) + sb
     for c in (-0.6, 0.0, 0.5, 0.85):
         expected = (sw * conditional_expect2(f, q, c) + sb) / var
         assert T.cmap(name, sw, sb, c, q=q) == pytest.approx(expected, abs=1e-6)

@@ -6,7 +6,14 @@ and CuPy arrays alike. ``df`` receives the pre-activation ``z`` and the output `
 which lets the engine overwrite ``z`` with ``a`` in place and halve the memory stashed for backprop.
 
 ``family`` tells diagnostics and theory what to look for: ``"relu"`` (dead units; a kink at 0),
-``"tanh"`` (saturates at ±1 times its scale), ``"sigmoid"`` (saturates at 0 and 1) or ``"smooth"``.
+``"tanh"`` (saturates at ±1 times its scale: tanh, lecun_tanh, hard_tanh, erf), ``"sigmoid"``
+(saturates at 0 and 1) or ``"smooth"``. ``kinks`` lists the points away from 0 where ``f`` or ``f'``
+is not smooth (hard_tanh's ±1; one at 0 is ``kink_at_zero``); the Gaussian quadratures
+(:mod:`winit_bench.gaussian`) split their pieces there.
+
+Two GELUs: ``"gelu"`` is the tanh approximation (PyTorch ``GELU(approximate='tanh')``), kept under
+that name since the study's tables depend on it; ``"gelu_erf"`` (alias ``"gelu_exact"``) is the exact
+``z Φ(z)``, PyTorch's default ``nn.GELU()``.
 """
 
 from __future__ import annotations
@@ -18,12 +25,18 @@ from typing import Any, Callable
 import numpy as np
 
 from .checks import NON_NEGATIVE, Real, unknown_name_message
+from .erf import erf as _erf
+from .erf import normal_cdf
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 LECUN_TANH_SCALE = 1.7159
 GELU_C = math.sqrt(2.0 / math.pi)
 GELU_K = 0.044715
+TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)  # erf'(0)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)  # the standard normal density at 0
+#: the largest float32 below 1: hard_tanh outputs beyond it in absolute value are exactly ±1 in float32
+HARD_TANH_SATURATION = 1.0 - 2.0**-24
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,8 @@ class Activation:
     param: float | None = None
     saturation: float = math.inf  # |a| beyond which a tanh-like unit counts as saturated
     kink_at_zero: bool = False
+    #: points where f or f' is not smooth besides 0 (hard_tanh: ±1), where quadratures must split
+    kinks: tuple[float, ...] = ()
     extra: dict = field(default_factory=dict, compare=False)
 
     def __call__(self, x, xp=np):
@@ -106,6 +121,49 @@ def lecun_tanh() -> Activation:
     )
 
 
+def hard_tanh() -> Activation:
+    """``f(z) = clip(z, -1, 1)``; ``f'(z) = 1[|z| < 1]`` (0 at exactly ±1, as torch's ``Hardtanh``).
+
+    Pennington, Schoenholz & Ganguli 2017, "Resurrecting the sigmoid in deep learning through
+    dynamical isometry". Kinks at ±1; saturated where ``|a| = 1`` (its gradient is 0 there).
+    """
+    return Activation(
+        "hard_tanh",
+        lambda x, xp: xp.clip(x, -1, 1),
+        lambda z, a, xp: (xp.abs(a) < 1).astype(a.dtype),
+        True,
+        family="tanh",
+        saturation=HARD_TANH_SATURATION,
+        kinks=(-1.0, 1.0),
+    )
+
+
+def erf() -> Activation:
+    """``f(z) = erf(z)``, unscaled as ``torch.special.erf``; ``f'(z) = (2/√π) e^{-z^2}``.
+
+    Its mean-field kernel is Williams' (1997) arcsine kernel:
+    ``E[erf(u1) erf(u2)] = (2/π) arcsin(2 q c / (1 + 2 q))``. Saturates at ±1 like tanh (at 0.99: ``|z| > 1.82``).
+    """
+
+    def df(z, a, xp):
+        return TWO_OVER_SQRT_PI * xp.exp(-z * z)
+
+    return Activation("erf", lambda x, xp: _erf(x, xp), df, False, family="tanh", saturation=0.99)
+
+
+def gelu_erf() -> Activation:
+    """Exact GELU ``f(z) = z Φ(z)``, ``Φ`` the standard normal cdf; ``f'(z) = Φ(z) + z φ(z)``.
+
+    Hendrycks & Gimpel 2016; PyTorch's default ``nn.GELU()`` (``approximate='none'``). For the
+    tanh approximation see :func:`gelu`. ``E[u Φ(u)] = q/√(2π(1 + q))`` for ``u ~ N(0, q)``.
+    """
+
+    def df(z, a, xp):
+        return normal_cdf(z, xp) + INV_SQRT_2PI * z * xp.exp(-0.5 * z * z)
+
+    return Activation("gelu_erf", lambda x, xp: x * normal_cdf(x, xp), df, False)
+
+
 def sigmoid() -> Activation:
     """Logistic ``f(z) = 1/(1 + e^{-z})``; ``f'(z) = f(z)(1 - f(z))``."""
 
@@ -140,7 +198,8 @@ def elu(alpha: float = 1.0) -> Activation:
 
 
 def gelu() -> Activation:
-    """GELU, tanh form ``0.5 z (1 + tanh(√(2/π)(z + 0.044715 z^3)))`` (Hendrycks & Gimpel 2016; PyTorch ``approximate='tanh'``)."""
+    """GELU, tanh form ``0.5 z (1 + tanh(√(2/π)(z + 0.044715 z^3)))`` (Hendrycks & Gimpel 2016; PyTorch
+    ``approximate='tanh'``). The exact ``z Φ(z)`` is :func:`gelu_erf`."""
     c, k = GELU_C, GELU_K
 
     def f(x, xp):
@@ -187,8 +246,11 @@ _FACTORIES: dict[str, Callable[..., Activation]] = {
     "silu": silu,
     "softplus": softplus,
     "lecun_tanh": lecun_tanh,
+    "hard_tanh": hard_tanh,
+    "erf": erf,
+    "gelu_erf": gelu_erf,
 }
-_ALIASES = {"identity": "linear", "swish": "silu", "logistic": "sigmoid"}
+_ALIASES = {"identity": "linear", "swish": "silu", "logistic": "sigmoid", "hardtanh": "hard_tanh", "gelu_exact": "gelu_erf"}
 _PARAMETRIC = {"leaky_relu", "elu"}
 
 

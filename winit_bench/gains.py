@@ -47,7 +47,8 @@ def calculate_gain(activation: str | Activation, param: float | None = None, *, 
     """The gain ``g`` an initializer multiplies its standard deviation by for ``activation``.
 
     ``criterion="torch"`` reproduces ``torch.nn.init.calculate_gain`` exactly (linear 1, sigmoid 1,
-    tanh 5/3, relu √2, leaky_relu √(2/(1 + s^2)) with s = 0.01 by default, selu 3/4). The others
+    tanh 5/3, relu √2, leaky_relu √(2/(1 + s^2)) with s = 0.01 by default, selu 3/4); an activation its
+    table lacks (gelu, gelu_erf, hard_tanh, erf, ...) raises ``ValueError``, as torch does. The others
     are derived for any activation from Gaussian expectations, ``z ~ N(0, 1)``:
     ``"forward"`` ``1/√E[f(z)^2]``, ``"centered"`` ``1/√Var f(z)``, ``"backward"`` ``1/√E[f'(z)^2]``,
     ``"kumar"`` ``1/(|f'(0)| √(1 + f(0)^2))``.
@@ -83,11 +84,11 @@ def _derived_gain(act: Activation, criterion: str) -> float:
     if criterion == "kumar":
         return math.sqrt(kumar_variance_factor(act))
     if criterion == "backward":
-        moment = expect(lambda z: act.derivative(z) ** 2)
+        moment = expect(lambda z: act.derivative(z) ** 2, kinks=act.kinks)
     else:
-        moment = expect(lambda z: act(z) ** 2)
+        moment = expect(lambda z: act(z) ** 2, kinks=act.kinks)
         if criterion == "centered":
-            mean = expect(lambda z: act(z))
+            mean = expect(lambda z: act(z), kinks=act.kinks)
             moment -= mean * mean
     return 1.0 / math.sqrt(moment) if moment > 0 else math.inf
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..activations import GELU_C, GELU_K, LECUN_TANH_SCALE, SELU_ALPHA, SELU_SCALE, activation_names
+from ..activations import GELU_C, GELU_K, INV_SQRT_2PI, LECUN_TANH_SCALE, SELU_ALPHA, SELU_SCALE, TWO_OVER_SQRT_PI, activation_names
 
 KINDS = ("inplace", "split", "grad")
 CTYPES = {"float32": "float", "float64": "double"}
@@ -36,6 +36,7 @@ CTYPES = {"float32": "float", "float64": "double"}
 # f(x), and f'(z) given a = f(z) (an expression, or statements that set ``d``);
 # ``p`` is the activation's parameter (leaky slope, ELU alpha).
 _SIG = "((T)0.5 * (tanh((T)0.5 * {x}) + (T)1))"
+_PHI = "((T)0.5 * erfc(-(T)0.70710678118654752440 * {x}))"  # Φ(x) = erfc(-x/√2)/2, precise in the left tail
 FORWARD = {
     "linear": "x",
     "relu": "(x < (T)0 ? (T)0 : x)",  # NaN passes through, as in np.maximum(x, 0)
@@ -48,6 +49,9 @@ FORWARD = {
     "silu": f"(x * {_SIG.format(x='x')})",
     "softplus": "(max(x, (T)0) + log1p(exp(-fabs(x))))",
     "lecun_tanh": f"((T){LECUN_TANH_SCALE!r} * tanh((T)(2.0 / 3.0) * x))",
+    "hard_tanh": "(x < (T)-1 ? (T)-1 : (x > (T)1 ? (T)1 : x))",  # NaN passes through, as in np.clip
+    "erf": "erf(x)",
+    "gelu_erf": f"(x * {_PHI.format(x='x')})",
 }
 DERIVATIVE = {
     "linear": "(T)1",
@@ -64,6 +68,9 @@ DERIVATIVE = {
     "silu": f"T s = {_SIG.format(x='z')}; T d = s * ((T)1 + z * ((T)1 - s));",
     "softplus": "(-expm1(-a))",
     "lecun_tanh": f"((T){LECUN_TANH_SCALE * 2 / 3!r} * ((T)1 - (a / (T){LECUN_TANH_SCALE!r}) * (a / (T){LECUN_TANH_SCALE!r})))",
+    "hard_tanh": "(fabs(a) < (T)1 ? (T)1 : (T)0)",  # 0 at exactly ±1, as torch's Hardtanh
+    "erf": f"((T){TWO_OVER_SQRT_PI!r} * exp(-z * z))",
+    "gelu_erf": f"({_PHI.format(x='z')} + (T){INV_SQRT_2PI!r} * z * exp((T)-0.5 * z * z))",
 }
 
 

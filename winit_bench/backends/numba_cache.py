@@ -3,8 +3,8 @@
 Numba keys a cached function on its own source file only ("cache invalidation fails to recognize
 changes in functions defined in a different file", numba's notes on caching). The training step in
 :mod:`.numba_step` compiles in the row loops of :mod:`.numba_kernels` and :mod:`.numba_reductions`,
-the vector math of :mod:`.numba_math` and the ``gemm`` of :mod:`.numba_blas`: edit only those, and the
-step would keep running the old code from the cache. So the caches of all these modules go together,
+the activations of :mod:`.numba_activations`, the vector math of :mod:`.numba_math` and the ``gemm``
+of :mod:`.numba_blas`: edit only those, and the step would keep running the old code from the cache. So the caches of all these modules go together,
 keyed on a digest of all their sources.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from numba import njit
 
 #: the modules whose compiled code is cached and calls into one another's
-MODULES = ("numba_math", "numba_kernels", "numba_reductions", "numba_blas", "numba_step", "numba_backend")
+MODULES = ("numba_math", "numba_activations", "numba_kernels", "numba_reductions", "numba_blas", "numba_step", "numba_backend")
 STAMP = "winit_bench-numba-sources.sha256"
 
 

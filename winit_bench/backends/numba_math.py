@@ -1,13 +1,13 @@
 """Branch-free ``tanh``, ``expm1`` and ``exp`` for the Numba backend's loops, which LLVM vectorises.
 
 Numba without Intel SVML calls the scalar libm functions, which is 5-10x slower than NumPy's own
-SIMD ``tanh``. So ``tanh`` and ``expm1`` (tanh, sigmoid, silu, gelu, lecun_tanh, selu, elu and the
-softmax) are computed here by range reduction plus a polynomial, without a branch. The results agree
-with NumPy's to a few units in the last place (float32: <= 3 ulp, float64: <= 3 ulp against the
+SIMD ``tanh``. So ``tanh``, ``expm1`` and ``exp`` (tanh, sigmoid, silu, gelu, lecun_tanh, selu, elu,
+the derivatives of erf and gelu_erf, and the softmax) are computed here by range reduction plus a
+polynomial, without a branch. The results agree with NumPy's to a few units in the last place (float32: <= 3 ulp, float64: <= 3 ulp against the
 correctly rounded value, NumPy's own error is ~1.4 ulp).
 
 Every function takes ``T``, the array's scalar type, and converts its constants to it, so float32
-stays float32 (see :mod:`.numba_kernels`).
+stays float32 (see :mod:`.numba_activations`).
 """
 
 from __future__ import annotations

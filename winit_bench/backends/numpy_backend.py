@@ -36,7 +36,11 @@ def _lecun_tanh(z, out):
     out *= 1.7159
 
 
-_FORWARD = {"tanh": _tanh, "sigmoid": _sigmoid, "relu": _relu, "lecun_tanh": _lecun_tanh}
+def _hard_tanh(z, out):
+    np.clip(z, -1, 1, out=out)
+
+
+_FORWARD = {"tanh": _tanh, "sigmoid": _sigmoid, "relu": _relu, "lecun_tanh": _lecun_tanh, "hard_tanh": _hard_tanh}
 
 
 def _grad_tanh(g, a, tmp):
@@ -64,7 +68,13 @@ def _grad_lecun_tanh(g, a, tmp):
     g *= tmp
 
 
-_GRAD = {"tanh": _grad_tanh, "sigmoid": _grad_sigmoid, "relu": _grad_relu, "lecun_tanh": _grad_lecun_tanh}
+def _grad_hard_tanh(g, a, tmp):
+    np.abs(a, out=tmp)
+    np.less(tmp, 1, out=tmp, casting="unsafe")  # 0 at exactly |a| = 1, as torch's Hardtanh
+    g *= tmp
+
+
+_GRAD = {"tanh": _grad_tanh, "sigmoid": _grad_sigmoid, "relu": _grad_relu, "lecun_tanh": _grad_lecun_tanh, "hard_tanh": _grad_hard_tanh}
 
 
 @lru_cache(maxsize=16)

@@ -38,8 +38,8 @@ def _corr_setup(act: Activation, sigma_w2, sigma_b2, q) -> tuple[float, float, f
 
 def _next_cov(act: Activation, sw: float, sb: float, q: float, c: float) -> tuple[float, float]:
     """``(sigma_w2 E[f(u1) f(u2)] + sigma_b2, sigma_w2 E[f(u1)^2] + sigma_b2)``."""
-    cov = sw * gauss_expect2(act, act, q, c) + sb
-    var = sw * gauss_expect2(act, act, q, 1.0) + sb  # the same rule as cov: cmap(1) is exactly 1
+    cov = sw * gauss_expect2(act, act, q, c, act.kinks) + sb
+    var = sw * gauss_expect2(act, act, q, 1.0, act.kinks) + sb  # the same rule as cov: cmap(1) is exactly 1
     if var <= 0:
         raise ValueError(f"the next layer's pre-activations are identically 0 for {act} at sigma_w2={sw:g}, sigma_b2={sb:g}")
     return cov, var
@@ -71,7 +71,7 @@ def chi_c(
     c = c_star(act, sigma_w2, sigma_b2, q=q) if c is None else correlation(c)
     d = act.derivative
     var = sw * _mean_f2(act, qe) + sb
-    return sw * qe * gauss_expect2(d, d, qe, c) / var
+    return sw * qe * gauss_expect2(d, d, qe, c, act.kinks) / var
 
 
 def c_star(activation: str | Activation, sigma_w2: float, sigma_b2: float, q: float | None = None) -> float:

@@ -29,14 +29,14 @@ def _mean_f2(act: Activation, q: float) -> float:
     """``E[f(sqrt(q) z)^2]``; ``q = inf`` gives the limit (infinite for unbounded ``f``)."""
     if math.isinf(q):
         return float(np.mean(quiet(lambda u: act(u) ** 2, np.array([_BIG_F, -_BIG_F]))))
-    return gauss_expect(lambda u: act(u) ** 2, q)
+    return gauss_expect(lambda u: act(u) ** 2, q, act.kinks)
 
 
 def _mean_df2(act: Activation, q: float) -> float:
     """``E[f'(sqrt(q) z)^2]``, with the one-sided limits at ``q = 0`` and ``q = inf``."""
     if math.isinf(q):
         return float(np.mean(quiet(act.derivative, np.array([_BIG_DF, -_BIG_DF])) ** 2))
-    return gauss_expect(lambda u: act.derivative(u) ** 2, q)
+    return gauss_expect(lambda u: act.derivative(u) ** 2, q, act.kinks)
 
 
 def _slope_f2(act: Activation, q: float) -> float:
@@ -44,7 +44,7 @@ def _slope_f2(act: Activation, q: float) -> float:
     if math.isinf(q):
         return _mean_df2(act, q)
     q = max(q, _Q_SLOPE)
-    return gauss_expect(lambda u: u * act(u) * act.derivative(u), q) / q
+    return gauss_expect(lambda u: u * act(u) * act.derivative(u), q, act.kinks) / q
 
 
 # --------------------------------------------------------------------------- the q-map
