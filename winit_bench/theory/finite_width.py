@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..activations import Activation
-from ..gaussian import gauss_expect2
+from ..gaussian import expect, gauss_expect2
 from ._checks import check_sizes, correlation, get_act, is_homogeneous
 from .correlations import cmap
 from .q_map import _mean_f2
@@ -24,8 +24,43 @@ def _fourth_moment_terms(act: Activation, c: float) -> tuple[float, float]:
     return rho4, gamma
 
 
+def _unit_cumulants(act: Activation) -> tuple[np.ndarray, np.ndarray]:
+    """Central moments of one unit's ``(g, h) = (f(u)^2/E[f^2], u^2)``, ``u ~ N(0, 1)``: ``k2`` (2 x 2), ``k3`` (2 x 2 x 2).
+
+    ``k2[0, 0]`` is ``kappa``, ``k3[0, 0, 0]`` the third central moment ``mu3`` of ``g``;
+    ``h = u^2`` is the unit's contribution to ``q̂`` (``kappa = 2``, ``mu3 = 8``).
+    """
+    m2 = _mean_f2(act, 1.0)
+    parts = (lambda u: act(u) ** 2 / m2 - 1, lambda u: u * u - 1)
+    k2 = np.array([[expect(lambda u: p(u) * r(u)) for r in parts] for p in parts])
+    k3 = np.array([[[expect(lambda u: p(u) * r(u) * s(u)) for s in parts] for r in parts] for p in parts])
+    return k2, k3
+
+
+def _log_mean_moments(a, k2: np.ndarray, k3: np.ndarray | None, n: float) -> tuple[float, float]:
+    """Mean and variance of ``sum_i a_i ln X̄_i``, ``X̄`` the mean of ``n`` i.i.d. vectors with mean 1.
+
+    The delta method (a Taylor expansion of ``ln`` to fourth order, the moments of a mean of ``n``
+    i.i.d. terms: ``E e_i e_j = k2_ij/n``, ``E e_i e_j e_k = k3_ijk/n^2``, fourth moments
+    ``(k2 k2 + 2 perm.)/n^2 + O(n^-3)``)::
+
+        mean = -1/(2n) sum a_i k2_ii + 1/n^2 sum a_i (k3_iii/3 - 3 k2_ii^2/4)
+        var  = 1/n sum a_i a_j k2_ij + 1/n^2 sum a_i a_j (k2_ij^2/2 + 2 k2_ij k2_jj - k3_ijj)
+
+    with an error ``O(n^-3)``; ``k3 = None`` stops at ``1/n``. One mean (``a = (1,)``):
+    ``Var ln X̄ = kappa/n + (5 kappa^2/2 - mu3)/n^2``.
+    """
+    a = np.asarray(a, dtype=float)
+    d = np.diag(k2)
+    mean, var = -0.5 * float(a @ d) / n, float(a @ k2 @ a) / n
+    if k3 is not None:
+        mean += float(a @ (np.einsum("iii->i", k3) / 3 - 0.75 * d * d)) / n**2
+        var += float(a @ (0.5 * k2 * k2 + 2 * k2 * d - np.einsum("ijj->ij", k3)) @ a) / n**2
+    return mean, var
+
+
 def log_ratio_moments(
-    sizes: ArrayLike, batch: int = 1, *, activation: str | Activation = "relu", c0: float = 0.0
+    sizes: ArrayLike, batch: int = 1, *, activation: str | Activation = "relu", c0: float = 0.0, order: int = 2
 ) -> tuple[float, float]:
     """Mean and variance of ``ln(q̂[L]/q̂[1]) - ln(q[L]/q[1])`` across seeds, to first order in ``1/n``.
 
@@ -63,22 +98,39 @@ def log_ratio_moments(
     if B < 1 or B != batch:
         raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
     c = correlation(c0)
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2, got {order!r}")
     if len(n) == 1:
         return 0.0, 0.0
+    k2, k3 = _unit_cumulants(act)
+    if B == 1 or c == 1.0:  # identical inputs are one input
+        return _one_input(k2, k3 if order == 2 else None, n)
+    return _batch_first_order(act, k2, n, B, c)
 
-    def avg(same: float, other: float) -> float:  # mean over the B^2 pairs of inputs
+
+def _one_input(k2: np.ndarray, k3: np.ndarray | None, n: np.ndarray) -> tuple[float, float]:
+    """One input: independent factors, layer 1's ``ln(F_1/(q̂[1]/q[1]))``, the hidden ``ln F_l``, the output's ``ln q̂``."""
+    terms = [_log_mean_moments((1.0, -1.0), k2, k3, n[0])]
+    terms += [_log_mean_moments((1.0,), k2[:1, :1], None if k3 is None else k3[:1, :1, :1], m) for m in n[1:-1]]
+    terms.append(_log_mean_moments((1.0,), k2[1:, 1:], None if k3 is None else k3[1:, 1:, 1:], n[-1]))
+    return float(sum(t[0] for t in terms)), float(sum(t[1] for t in terms))
+
+
+def _batch_first_order(act: Activation, k2: np.ndarray, n: np.ndarray, B: int, c: float) -> tuple[float, float]:
+    """``B`` inputs of correlation ``c``: the one-input cumulants averaged over the ``B^2`` pairs, first order."""
+
+    def avg(same: float, other: float) -> float:
         return same / B + (1 - 1 / B) * other
 
-    rho_1, gamma_1 = _fourth_moment_terms(act, 1.0)
     corrs = [c]
     for _ in range(len(n) - 1):
         corrs.append(cmap(act, 1.0, 0.0, corrs[-1], q=1.0))
-    v_layers = sum(avg(rho_1, _fourth_moment_terms(act, corrs[l])[0]) / n[l] for l in range(len(n) - 1))
-    v_first = avg(2.0, 2 * corrs[0] ** 2) / n[0]
-    v_last = avg(2.0, 2 * corrs[-1] ** 2) / n[-1]
-    cov_first = avg(gamma_1, _fourth_moment_terms(act, corrs[0])[1]) / n[0]
-    mean = -0.5 * (v_layers + v_last - v_first)
-    return float(mean), float(v_layers + v_last + v_first - 2 * cov_first)
+    rho, gamma = zip(*(_fourth_moment_terms(act, cl) for cl in corrs[:-1]))
+    first = np.array([[avg(k2[0, 0], rho[0]), avg(k2[0, 1], gamma[0])], [avg(k2[0, 1], gamma[0]), avg(2.0, 2 * c * c)]])
+    terms = [_log_mean_moments((1.0, -1.0), first, None, n[0])]
+    terms += [_log_mean_moments((1.0,), np.array([[avg(k2[0, 0], r)]]), None, m) for r, m in zip(rho[1:], n[1:-1])]
+    terms.append(_log_mean_moments((1.0,), np.array([[avg(2.0, 2 * corrs[-1] ** 2)]]), None, n[-1]))
+    return float(sum(t[0] for t in terms)), float(sum(t[1] for t in terms))
 
 
 def finite_width_band(
