@@ -105,7 +105,11 @@ def log_ratio_moments(
     k2, k3 = _unit_cumulants(act)
     if B == 1 or c == 1.0:  # identical inputs are one input
         return _one_input(k2, k3 if order == 2 else None, n)
-    return _batch_first_order(act, k2, n, B, c)
+    mean, var = _batch_first_order(act, k2, n, B, c)
+    if order == 2:  # not derived for a batch: the one-input ratio of second to first order, as measured (docstring)
+        (m1, v1), (m2, v2) = _one_input(k2, None, n), _one_input(k2, k3, n)
+        mean, var = mean * m2 / m1, var * v2 / v1
+    return mean, var
 
 
 def _one_input(k2: np.ndarray, k3: np.ndarray | None, n: np.ndarray) -> tuple[float, float]:
