@@ -28,7 +28,8 @@ always the realised ones (``mean(b^2)``: the net records no bias variance).
 
 **Finite-width band.** The measured ``log2(q / q_pred)`` fluctuates from seed to seed. The band is
 ``±BAND_SIGMAS`` standard deviations of that log-ratio, from ``theory.finite_width_band`` when theory
-provides one (positively homogeneous activations without biases; widened by
+provides one (positively homogeneous activations without biases; second order in ``1/n``, whose
+measured error by width is in docs/theory.md, "Finite width"; widened by
 :func:`batch_spread_variance`, which theory's single input correlation misses), else from
 :func:`log_variance` here: per layer, a mean of ``n`` squared Gaussians has
 relative variance ``2/n``, and a mean of ``n`` values ``f(z)^2`` has relative variance

@@ -1,4 +1,4 @@
-"""Finite width: the seed-to-seed spread of the measured q-map ratios (Hanin & Rolnick 2018), to first order in ``1/n``."""
+"""Finite width: the seed-to-seed spread of the measured q-map ratios (Hanin & Rolnick 2018), to second order in ``1/n``."""
 
 from __future__ import annotations
 
@@ -62,33 +62,54 @@ def _log_mean_moments(a, k2: np.ndarray, k3: np.ndarray | None, n: float) -> tup
 def log_ratio_moments(
     sizes: ArrayLike, batch: int = 1, *, activation: str | Activation = "relu", c0: float = 0.0, order: int = 2
 ) -> tuple[float, float]:
-    """Mean and variance of ``ln(q̂[L]/q̂[1]) - ln(q[L]/q[1])`` across seeds, to first order in ``1/n``.
+    """Mean and variance of ``ln(q̂[L]/q̂[1]) - ln(q[L]/q[1])`` across seeds, to second order in ``1/n``.
 
     ``q̂[l]`` is the empirical second moment of layer ``l``'s pre-activations over ``batch`` inputs
     and ``n_l`` units of one network; ``q[l]`` the mean-field prediction (which is exact in
     expectation here). Assumes Gaussian weights, no bias and a positively homogeneous activation
     (ReLU, leaky ReLU, linear), so the ratio does not depend on ``sigma_w2``; ``sizes = (n_0, ..., n_L)``.
+    ``order=1`` stops at ``1/n`` (Hanin & Rolnick), ``order=2`` (default) adds the ``1/n^2`` terms.
 
-    Per hidden layer the squared activation length is multiplied by ``F_l = 1 + eps_l`` with
-    ``Var(eps_l) = kappa / n_l``, ``kappa = E[f^4]/E[f^2]^2 - 1``: **5 for ReLU** (``(3/2)/(1/4) - 1``;
-    exactly ``E[F_l^2] = 1 + 5/n_l`` for Gaussian weights), 2 for linear. Hanin & Rolnick (2018,
-    "How to start training", NeurIPS; failure mode FM2) prove that the fluctuation of the activation
-    length of a ReLU net initialised with variance ``2/fan_in`` is exponential in
-    ``beta = sum_j 1/n_j`` (the sum of reciprocal hidden widths), with constants set by the
-    weights' fourth moment; for Gaussian weights the constant is this 5 (``E[M^2]/E[M]^2 ≈ exp(5 beta)``,
-    as in Hanin & Nica 2019). Hence, for one input, ``Var[ln(q̂[L]/q̂[1])] ≈ 5 sum_{l<L} 1/n_l`` plus
-    the sampling terms below. Non-Gaussian weights change ``kappa`` only at order ``1/(n_l n_{l-1})``.
+    Per hidden layer the squared activation length is multiplied by ``F_l``, the mean of ``n_l``
+    i.i.d. ``g = f(u)^2/E[f^2]``, ``u ~ N(0, 1)``: ``E g = 1``, ``Var g = kappa = E[f^4]/E[f^2]^2 - 1``,
+    **5 for ReLU**, 2 for linear. Hanin & Rolnick (2018, "How to start training", NeurIPS; failure
+    mode FM2) prove that the fluctuation of the activation length of a ReLU net initialised with
+    variance ``2/fan_in`` is exponential in ``beta = sum_j 1/n_j``, with constants set by the weights'
+    fourth moment; for Gaussian weights the constant is this 5 (``E[M^2]/E[M]^2 ≈ exp(5 beta)``, as in
+    Hanin & Nica 2019): to first order ``Var[ln(q̂[L]/q̂[1])] ≈ 5 sum_{l<L} 1/n_l`` plus sampling terms.
 
-    The batch enters twice. The sampling noise of ``q̂``: ``Var(z^2)/E[z^2]^2 = 2`` per unit,
-    over ``n_l`` units and the batch. And the averaging over inputs: two inputs whose
-    pre-activations correlate with ``c`` share part of each layer's fluctuation
-    (``rho4(c)``, 0 at ``c = 0``, ``kappa`` at ``c = 1``). ``c0`` is the correlation (cosine
-    similarity) of distinct inputs: 0 for independent random inputs, 1 for the worst case (then the
-    batch does not help); deeper layers' correlations follow the correlation map of ``f``.
+    **One input** (or ``c0 = 1``): by homogeneity the scale of a layer factors out, so the ``F_l`` are
+    exactly independent and the log-ratio is a sum of independent terms: layer 1's
+    ``ln(F_1/Q_1)`` (``Q_1 = q̂[1]/q[1]``, the mean of ``u^2`` over the same units), the hidden
+    ``ln F_l`` and the output's ``ln Q_L``. Each comes from :func:`_log_mean_moments` (the delta
+    method to fourth order), e.g. ``Var ln F_l = kappa/n_l + (5 kappa^2/2 - mu3)/n_l^2`` with ``mu3``
+    the third central moment of ``g`` (ReLU: 44, so ``+18.5/n^2``, +12 % at ``n = 32``). Error
+    ``O(n^-3)``: for ReLU the exact law (a chi-square over a Binomial number of active units per
+    layer) gives the relative error of the variance below; the tests enforce the ``~8x`` decrease of
+    the error per doubling of the width and ``< 2 %`` at width 32 (``tests/test_finite_width.py``)::
 
-    Monte-Carlo checks (ReLU, widths 32-64, depth 3-20, batch 1-32) agree within ~10%; when
-    ``sum 1/n_l`` approaches 1 the variance is underestimated (by ~30% at 0.6): the distribution of
-    ``ln q̂`` then grows a heavy left tail (nearly dead layers), beyond a first-order expansion.
+        width                    16      32      64     128     256
+        first order  (variance) -26 %   -12 %   -5.9 %  -2.9 %  -1.5 %
+        second order (variance) -8.3 %  -1.8 %  -0.43 % -0.11 % -0.03 %
+
+    That law, and this expansion, are conditional on no dead layer: with probability ``2^-n_l`` a
+    ReLU layer has no active unit, every later ``q̂`` is 0 and the log-ratio ``-inf``.
+
+    **A batch** enters twice. The sampling noise of ``q̂``: ``Var(z^2)/E[z^2]^2 = 2`` per unit, over
+    ``n_l`` units and the batch. And the averaging over inputs: two inputs whose pre-activations
+    correlate with ``c`` share part of each layer's fluctuation (``rho4(c)``, 0 at ``c = 0``,
+    ``kappa`` at ``c = 1``); ``c0`` is the correlation (cosine similarity) of distinct inputs, and
+    deeper layers' correlations follow the correlation map of ``f``. That is the first order. Its
+    ``1/n^2`` terms are not derived here (the per-layer fluctuation then depends on the batch's
+    fluctuating Gram matrix, which couples the layers): ``order=2`` scales the first-order mean and
+    variance by the one-input ratio of second to first order, a rule measured by Monte Carlo
+    (``benchmarks/finite_width.py``; docs/theory.md, "Finite width"): BATCH_RESIDUALS
+
+    Non-Gaussian weights add a term of order ``1/(n_l n_{l-1})`` (their fourth moment), not included.
+
+    >>> mean, var = log_ratio_moments((32,) * 7)  # ReLU, one input, L = 6: (L-1) (5/32 + 18.5/32^2)
+    >>> round(var, 4), round(log_ratio_moments((32,) * 7, order=1)[1], 4)
+    (0.8716, 0.7813)
     """
     act = get_act(activation)
     if not is_homogeneous(act):
@@ -144,6 +165,7 @@ def finite_width_band(
     *,
     activation: str | Activation = "relu",
     c0: float = 0.0,
+    order: int = 2,
 ) -> tuple[float, float]:
     """Band ``(lo, hi)``, in log2 units, for ``log2(q̂[L]/q̂[1]) - log2(q[L]/q[1])`` of one seed.
 
@@ -153,6 +175,6 @@ def finite_width_band(
     """
     if not n_std >= 0:
         raise ValueError(f"n_std must be >= 0, got {n_std!r}")
-    mean, var = log_ratio_moments(sizes, batch, activation=activation, c0=c0)
+    mean, var = log_ratio_moments(sizes, batch, activation=activation, c0=c0, order=order)
     half = n_std * math.sqrt(var)
     return (mean - half) / math.log(2), (mean + half) / math.log(2)
