@@ -38,9 +38,12 @@ CHUNK = 4_000_000  # floats of one block of seeds x batch x width
 
 
 def _gram_root(G: np.ndarray) -> np.ndarray:
-    """``R`` with ``R R^T = G`` for a stack of positive semi-definite matrices (eigen-decomposition)."""
-    lam, V = np.linalg.eigh(G)
-    return V * np.sqrt(np.clip(lam, 0.0, None))[..., None, :]
+    """``R`` with ``R R^T = G`` for a stack of positive semi-definite matrices (Cholesky; eigh if one is singular)."""
+    try:
+        return np.linalg.cholesky(G)
+    except np.linalg.LinAlgError:
+        lam, V = np.linalg.eigh(G)
+        return V * np.sqrt(np.clip(lam, 0.0, None))[..., None, :]
 
 
 def simulate_q(width: int, depth: int, batch: int, activation: str, c0: float, seeds: int, seed: int = 0) -> np.ndarray:
