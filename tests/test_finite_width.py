@@ -163,3 +163,24 @@ def test_a_batch_uses_the_one_input_second_order_ratio():
     assert var == pytest.approx(var_mc, abs=4 * se_var)
     assert mean == pytest.approx(float(r.mean()), abs=4 * float(r.std()) / math.sqrt(len(r)))
     assert var1 < var_mc - 4 * se_var
+
+
+def test_sampling_log_moments_of_one_layer():
+    """One input: ``ln(chi2_n/n)`` exactly has mean ``psi(n/2) - ln(n/2)`` and variance ``psi'(n/2)``; the
+    second order is within ``O(n^-3)`` of them. A batch: Monte Carlo of the quadratic forms, and c0 = 1 is one input."""
+    p, t = psi_half(256)
+    for n in (16, 32, 64, 128, 256):
+        mean, var = T.sampling_log_moments(n)
+        assert abs(var - t[n]) < 2 / n**3 and abs(mean - (p[n] - math.log(n / 2))) < 1 / n**3
+        assert abs(T.sampling_log_moments(n, order=1)[1] - t[n]) > 1 / n**2
+    assert T.sampling_log_moments(16, 4, 1.0) == pytest.approx(T.sampling_log_moments(16), rel=1e-12)
+    n, batch, c0, draws = 16, 4, 0.5, 100000
+    G = np.full((batch, batch), c0) + (1 - c0) * np.eye(batch)
+    z = np.linalg.cholesky(G) @ np.random.default_rng(3).standard_normal((draws, batch, n))
+    r = np.log(np.mean(z * z, axis=(1, 2)))
+    d = r - r.mean()
+    mean, var = T.sampling_log_moments(n, batch, c0)
+    assert var == pytest.approx(float(np.mean(d * d)), abs=4 * math.sqrt(float(np.mean(d**4) - np.mean(d * d) ** 2) / draws))
+    assert mean == pytest.approx(float(r.mean()), abs=4 * float(r.std()) / math.sqrt(draws))
+    with pytest.raises(ValueError, match=r"c0 must be >= -1/\(batch - 1\)"):
+        T.sampling_log_moments(16, 4, -0.5)

@@ -177,7 +177,8 @@ def forward_band(activation, sizes, batch: int, c0: float, q_z_pred, sigma_b2, r
     """``(lo, hi, source)`` of the band for ``log2(q_z/q_z_pred)`` per layer.
 
     ``"theory"``: positively homogeneous activations without biases. Layer 1's ratio is sampling noise
-    of ``n_1`` units times the batch (variance ``(2/B + 2 c0^2 (1 - 1/B))/n_1``); for ``l >= 2`` theory's
+    of ``n_1`` units times the batch (:func:`~winit_bench.theory.sampling_log_moments`, variance
+    ``(2/B + 2 c0^2 (1 - 1/B))/n_1`` to first order); for ``l >= 2`` theory's
     :func:`~winit_bench.theory.finite_width_band` bounds ``log2(q̂[l]/q̂[1]) - log2(q[l]/q[1])``, so the
     band of ``log2(q̂[l]/q[l])`` is that band shifted by the measured layer-1 ratio ``r_first``, widened
     (in quadrature) by :func:`batch_spread_variance`.
@@ -187,8 +188,8 @@ def forward_band(activation, sizes, batch: int, c0: float, q_z_pred, sigma_b2, r
     L = len(q_z_pred)
     if act.name in _HOMOGENEOUS and not np.any(np.asarray(sigma_b2) > 0):
         lo, hi = np.empty(L), np.empty(L)
-        half = sigmas * math.sqrt((2.0 / batch + 2.0 * c0 * c0 * (1 - 1.0 / batch)) / sizes[1]) / math.log(2)
-        lo[0], hi[0] = -half, half
+        mean, var = theory.sampling_log_moments(sizes[1], batch, c0)
+        lo[0], hi[0] = (mean - sigmas * math.sqrt(var)) / math.log(2), (mean + sigmas * math.sqrt(var)) / math.log(2)
         spread = batch_spread_variance(sizes)
         for l in range(1, L):
             b_lo, b_hi = theory.finite_width_band(sizes[: l + 2], batch, sigmas, activation=act, c0=c0)

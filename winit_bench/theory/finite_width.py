@@ -158,6 +158,31 @@ def _batch_first_order(act: Activation, k2: np.ndarray, n: np.ndarray, B: int, c
     return float(sum(t[0] for t in terms)), float(sum(t[1] for t in terms))
 
 
+def sampling_log_moments(n: int, batch: int = 1, c0: float = 0.0, *, order: int = 2) -> tuple[float, float]:
+    """Mean and variance of ``ln(q̂/q)`` of one layer of ``n`` units over ``batch`` inputs of pairwise correlation ``c0``.
+
+    Given the layer's input, its units are i.i.d.: ``q̂`` is the mean of ``n`` quadratic forms
+    ``h = z^T z / B``, ``z ~ N(0, q G)``, ``G`` the inputs' Gram matrix (unit diagonal, ``c0`` off
+    it), so ``Var h/E[h]^2 = 2 tr(G^2)/tr(G)^2`` and its third central moment is ``8 tr(G^3)/tr(G)^3``
+    (eigenvalues ``1 + (B-1) c0`` once and ``1 - c0`` ``B - 1`` times). Exact to ``O(n^-3)`` at
+    ``order=2`` (:func:`_log_mean_moments`); one input: ``Var = 2/n + 2/n^2``.
+
+    >>> sampling_log_moments(32)[1] == 2 / 32 + 2 / 32**2
+    True
+    """
+    B, c = int(batch), correlation(c0)
+    if B < 1 or B != batch:
+        raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2, got {order!r}")
+    if 1 + (B - 1) * c < 0:
+        raise ValueError(f"c0 must be >= -1/(batch - 1) = {-1 / (B - 1):.4g} for {B} inputs (their Gram matrix is positive semi-definite), got {c0!r}")
+    lam = np.array([1 + (B - 1) * c] + [1 - c] * (B - 1))
+    k2 = np.array([[2 * np.sum(lam**2) / B**2]])
+    k3 = np.array([[[8 * np.sum(lam**3) / B**3]]]) if order == 2 else None
+    return _log_mean_moments((1.0,), k2, k3, float(n))
+
+
 def finite_width_band(
     sizes: ArrayLike,
     batch: int = 1,
