@@ -17,7 +17,10 @@ layer) is left out, as the theory conditions on none (``theory.log_ratio_moments
 
 Columns: ``var_mc`` and its standard error ``se_var`` (from the sample's fourth moment),
 ``var_1`` / ``var_2`` the first- / second-order theory, ``err_1`` / ``err_2`` their relative
-errors ``var_k / var_mc - 1``, and ``mean_mc``, ``mean_1``, ``mean_2`` likewise for the mean.
+errors ``var_k / var_mc - 1``, ``err_band`` that of the variance behind ``compare_to_theory``'s band
+(``compare.forward_band``: ``var_2`` widened by ``compare.batch_spread_variance`` for a batch), and ``mean_mc``, ``mean_1``,
+``mean_2`` likewise for the mean. ``--summary`` prints instead the mean of each error over the
+depths, by activation, batch and width (the table of docs/theory.md).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from winit_bench import theory
+from winit_bench.compare import forward_band
 from winit_bench.activations import get_activation
 from winit_bench.gaussian import expect
 
@@ -93,8 +97,11 @@ def measure(width: int, depths, batch: int, activation: str, c0: float, seeds: i
         sizes = (width,) * (L + 1)
         m1, v1 = theory.log_ratio_moments(sizes, batch, activation=activation, c0=c0, order=1)
         m2, v2 = theory.log_ratio_moments(sizes, batch, activation=activation, c0=c0, order=2)
+        lo, hi, _ = forward_band(activation, list(sizes), batch, c0, np.ones(L), np.zeros(L), 0.0, 1.0)
+        band = (0.5 * (hi[-1] - lo[-1]) * math.log(2)) ** 2  # compare_to_theory's band at one sigma, in ln units
         rows.append(dict(activation=activation, width=width, depth=L, batch=batch, c0=c0, seeds=int(alive.sum()),
                          var_mc=var_mc, se_var=se, var_1=v1, var_2=v2, err_1=v1 / var_mc - 1, err_2=v2 / var_mc - 1,
+                         err_band=band / var_mc - 1,
                          mean_mc=float(r.mean()), se_mean=float(r.std() / math.sqrt(len(r))), mean_1=m1, mean_2=m2))
     return rows
 
@@ -112,6 +119,7 @@ def main(argv=None) -> int:
     p.add_argument("--c0", type=float, default=0.0, help="cosine of distinct inputs (default 0)")
     p.add_argument("--seeds", type=int, default=20000, help="networks per configuration (default 20000)")
     p.add_argument("--csv", help="also write the table here")
+    p.add_argument("--summary", action="store_true", help="print the errors averaged over the depths")
     a = p.parse_args(argv)
     rows = []
     for act in a.activations.split(","):
@@ -122,8 +130,17 @@ def main(argv=None) -> int:
     df = pd.DataFrame(rows)
     if a.csv:
         df.to_csv(a.csv, index=False)
-    print(df.to_string(index=False, float_format="%.4g"))
+    print(summary(df).to_string(index=False) if a.summary else df.to_string(index=False, float_format="%.4g"))
     return 0
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Relative errors (%) averaged over the depths, by activation, c0, batch and width; ``se`` the typical one of ``var_mc``."""
+    df = df.assign(se=df.se_var / df.var_mc, mean_err_1=df.mean_1 / df.mean_mc - 1, mean_err_2=df.mean_2 / df.mean_mc - 1)
+    cols = ["err_1", "err_2", "err_band", "se", "mean_err_1", "mean_err_2"]
+    out = df.groupby(["activation", "c0", "batch", "width"], as_index=False)[cols].mean()
+    out[cols] = (100 * out[cols]).round(1)
+    return out
 
 
 if __name__ == "__main__":

@@ -181,7 +181,7 @@ def forward_band(activation, sizes, batch: int, c0: float, q_z_pred, sigma_b2, r
     ``(2/B + 2 c0^2 (1 - 1/B))/n_1`` to first order); for ``l >= 2`` theory's
     :func:`~winit_bench.theory.finite_width_band` bounds ``log2(q̂[l]/q̂[1]) - log2(q[l]/q[1])``, so the
     band of ``log2(q̂[l]/q[l])`` is that band shifted by the measured layer-1 ratio ``r_first``, widened
-    (in quadrature) by :func:`batch_spread_variance`.
+    (in quadrature) by :func:`batch_spread_variance` for a batch of two or more.
     ``"glue"``: every other case, from :func:`log_variance` (single-input, so conservative), centred on 0.
     """
     act = get_activation(activation)
@@ -190,7 +190,7 @@ def forward_band(activation, sizes, batch: int, c0: float, q_z_pred, sigma_b2, r
         lo, hi = np.empty(L), np.empty(L)
         mean, var = theory.sampling_log_moments(sizes[1], batch, c0)
         lo[0], hi[0] = (mean - sigmas * math.sqrt(var)) / math.log(2), (mean + sigmas * math.sqrt(var)) / math.log(2)
-        spread = batch_spread_variance(sizes)
+        spread = batch_spread_variance(sizes) if batch > 1 else np.zeros(L)  # one input's 1 x 1 Gram does not spread
         for l in range(1, L):
             b_lo, b_hi = theory.finite_width_band(sizes[: l + 2], batch, sigmas, activation=act, c0=c0)
             centre, half = 0.5 * (b_lo + b_hi), 0.5 * (b_hi - b_lo)
