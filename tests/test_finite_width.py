@@ -184,3 +184,21 @@ def test_sampling_log_moments_of_one_layer():
     assert mean == pytest.approx(float(r.mean()), abs=4 * float(r.std()) / math.sqrt(draws))
     with pytest.raises(ValueError, match=r"c0 must be >= -1/\(batch - 1\)"):
         T.sampling_log_moments(16, 4, -0.5)
+
+
+def test_compare_band_is_the_second_order_one():
+    """compare_to_theory's forward band (ReLU, no bias): layer 1 from sampling_log_moments, deeper layers theory's
+    second-order band shifted by the measured layer-1 ratio; one input is not widened (its Gram cannot spread)."""
+    from winit_bench.compare import forward_band
+
+    sizes, r_first, ln2 = [16, 32, 32, 32, 32], 0.1, math.log(2)
+    lo, hi, source = forward_band("relu", sizes, 1, 0.0, np.ones(4), np.zeros(4), r_first, 3.0)
+    assert source == "theory"
+    mean, var = T.sampling_log_moments(32)
+    assert (lo[0], hi[0]) == pytest.approx(((mean - 3 * math.sqrt(var)) / ln2, (mean + 3 * math.sqrt(var)) / ln2), rel=1e-12)
+    for l in range(1, 4):
+        b_lo, b_hi = T.finite_width_band(sizes[: l + 2], 1, 3.0)
+        assert (lo[l], hi[l]) == pytest.approx((b_lo + r_first, b_hi + r_first), rel=1e-12)
+    assert (hi[3] - lo[3]) ** 2 == pytest.approx(36 * 3 * (5 / 32 + 18.5 / 32**2) / ln2**2, rel=1e-12)
+    lo8, hi8, _ = forward_band("relu", sizes, 8, 0.0, np.ones(4), np.zeros(4), r_first, 3.0)
+    assert hi8[3] - lo8[3] > 2 * 3 * math.sqrt(T.log_ratio_moments(sizes, 8)[1]) / ln2  # a batch is widened
