@@ -103,7 +103,13 @@ def log_ratio_moments(
     ``1/n^2`` terms are not derived here (the per-layer fluctuation then depends on the batch's
     fluctuating Gram matrix, which couples the layers): ``order=2`` scales the first-order mean and
     variance by the one-input ratio of second to first order, a rule measured by Monte Carlo
-    (``benchmarks/finite_width.py``; docs/theory.md, "Finite width"): BATCH_RESIDUALS
+    (``benchmarks/finite_width.py``; docs/theory.md, "Finite width"). For ReLU and leaky ReLU,
+    batches of 8 and 32 inputs with ``c0 = 0``, widths 16-256 and depths 3-20 it is within 4.2 % of
+    the simulated variance from width 32 on, 8 % at width 16 (first order: 21 % low at width 16,
+    10 % at 32, 6 % at 64); the mean is 5-13 % short in size at width 16, 3 % from 32. For linear
+    networks a batch's variance is dominated by another ``1/n^2`` term, the spreading of the batch's
+    Gram matrix from layer to layer, which this function leaves out (35-86 % low, even at width 256;
+    ``compare.batch_spread_variance`` adds it to the band).
 
     Non-Gaussian weights add a term of order ``1/(n_l n_{l-1})`` (their fourth moment), not included.
 
