@@ -106,7 +106,8 @@ def log_ratio_moments(
     (``benchmarks/finite_width.py``; docs/theory.md, "Finite width"). For ReLU and leaky ReLU,
     batches of 8 and 32 inputs with ``c0 = 0``, widths 16-256 and depths 3-20 it is within 4.2 % of
     the simulated variance from width 32 on, 8 % at width 16 (first order: 21 % low at width 16,
-    10 % at 32, 6 % at 64); the mean is 5-13 % short in size at width 16, 3 % from 32. For linear
+    10 % at 32, 6 % at 64); its mean is 6-17 % too small in size at width 16 and up to 9 % at 32,
+    within the Monte-Carlo noise beyond. For linear
     networks a batch's variance is dominated by another ``1/n^2`` term, the spreading of the batch's
     Gram matrix from layer to layer, which this function leaves out (35-86 % low, even at width 256;
     ``compare.batch_spread_variance`` adds it to the band).
