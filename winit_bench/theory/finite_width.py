@@ -37,6 +37,16 @@ def _unit_cumulants(act: Activation) -> tuple[np.ndarray, np.ndarray]:
     return k2, k3
 
 
+def _batch_and_order(batch, order) -> int:
+    """The batch size as an int, after checking it and the order of the expansion."""
+    B = int(batch)
+    if B < 1 or B != batch:
+        raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2, got {order!r}")
+    return B
+
+
 def _log_mean_moments(a, k2: np.ndarray, k3: np.ndarray | None, n: float) -> tuple[float, float]:
     """Mean and variance of ``sum_i a_i ln X̄_i``, ``X̄`` the mean of ``n`` i.i.d. vectors with mean 1.
 
@@ -122,12 +132,7 @@ def log_ratio_moments(
     if not is_homogeneous(act):
         raise ValueError(f"log_ratio_moments needs a positively homogeneous activation (relu, leaky_relu, linear), got {act}")
     n = np.array(check_sizes(sizes)[1:], dtype=float)
-    B = int(batch)
-    if B < 1 or B != batch:
-        raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
-    c = correlation(c0)
-    if order not in (1, 2):
-        raise ValueError(f"order must be 1 or 2, got {order!r}")
+    B, c = _batch_and_order(batch, order), correlation(c0)
     if len(n) == 1:
         return 0.0, 0.0
     k2, k3 = _unit_cumulants(act)
@@ -177,13 +182,10 @@ def sampling_log_moments(n: int, batch: int = 1, c0: float = 0.0, *, order: int 
     >>> sampling_log_moments(32)[1] == 2 / 32 + 2 / 32**2
     True
     """
-    B, c = int(batch), correlation(c0)
-    if B < 1 or B != batch:
-        raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
-    if order not in (1, 2):
-        raise ValueError(f"order must be 1 or 2, got {order!r}")
+    B, c = _batch_and_order(batch, order), correlation(c0)
     if 1 + (B - 1) * c < 0:
-        raise ValueError(f"c0 must be >= -1/(batch - 1) = {-1 / (B - 1):.4g} for {B} inputs (their Gram matrix is positive semi-definite), got {c0!r}")
+        raise ValueError(f"c0 must be >= -1/(batch - 1) = {-1 / (B - 1):.4g} for {B} inputs "
+                         f"(their Gram matrix is positive semi-definite), got {c0!r}")
     lam = np.array([1 + (B - 1) * c] + [1 - c] * (B - 1))
     k2 = np.array([[2 * np.sum(lam**2) / B**2]])
     k3 = np.array([[[8 * np.sum(lam**3) / B**3]]]) if order == 2 else None
