@@ -188,6 +188,8 @@ def test_sampling_log_moments_of_one_layer():
     assert mean == pytest.approx(float(r.mean()), abs=4 * float(r.std()) / math.sqrt(draws))
     with pytest.raises(ValueError, match=r"c0 must be >= -1/\(batch - 1\)"):
         T.sampling_log_moments(16, 4, -0.5)
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        T.sampling_log_moments(0.5)
 
 
 def test_compare_band_is_the_second_order_one():

@@ -183,6 +183,8 @@ def sampling_log_moments(n: int, batch: int = 1, c0: float = 0.0, *, order: int 
     True
     """
     B, c = _batch_and_order(batch, order), correlation(c0)
+    if not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise ValueError(f"n must be a positive integer (the layer's width), got {n!r}")
     if 1 + (B - 1) * c < 0:
         raise ValueError(f"c0 must be >= -1/(batch - 1) = {-1 / (B - 1):.4g} for {B} inputs "
                          f"(their Gram matrix is positive semi-definite), got {c0!r}")
