@@ -444,15 +444,16 @@ def test_network_qmap_of_xavier_relu_halves():
 
 def test_log_ratio_variance_for_one_input_is_the_hanin_rolnick_sum():
     sizes = (10, 50, 40, 30, 20)
-    mean, var = T.log_ratio_moments(sizes, batch=1)
+    mean, var = T.log_ratio_moments(sizes, batch=1, order=1)  # second order: tests/test_finite_width.py
     n1, nL, hidden = 50, 20, (50, 40, 30)
     # chain 5 sum 1/n_l over layers 1..L-1, measurement 2/n_L + 2/n_1, covariance of layer 1 with q̂[1]: 2 * 2/n_1
     assert var == pytest.approx(5 * sum(1 / n for n in hidden) + 2 / nL + 2 / n1 - 4 / n1, rel=1e-12)
     assert mean == pytest.approx(-0.5 * (5 * sum(1 / n for n in hidden) + 2 / nL - 2 / n1), rel=1e-12)
     assert T.log_ratio_moments((10, 50), batch=4) == (0.0, 0.0)
     # fully correlated inputs: the batch does not help
-    assert T.log_ratio_moments(sizes, batch=16, c0=1.0)[1] == pytest.approx(var, rel=1e-10)
-    assert T.log_ratio_moments(sizes, batch=16, c0=0.0)[1] < var
+    assert T.log_ratio_moments(sizes, batch=16, c0=1.0, order=1)[1] == pytest.approx(var, rel=1e-10)
+    assert T.log_ratio_moments(sizes, batch=16, c0=0.0, order=1)[1] < var
+    assert T.log_ratio_moments(sizes, batch=16, c0=1.0) == pytest.approx(T.log_ratio_moments(sizes), rel=1e-10)
 
 
 def test_finite_width_band_covers_relu_networks():
@@ -482,3 +483,5 @@ def test_finite_width_band_needs_a_homogeneous_activation():
         T.finite_width_band((8, 8, 8), 4, activation="tanh")
     with pytest.raises(ValueError, match="batch"):
         T.finite_width_band((8, 8, 8), 0)
+    with pytest.raises(ValueError, match="order must be 1 or 2, got 3"):
+        T.finite_width_band((8, 8, 8), 4, order=3)

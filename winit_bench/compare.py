@@ -28,7 +28,8 @@ always the realised ones (``mean(b^2)``: the net records no bias variance).
 
 **Finite-width band.** The measured ``log2(q / q_pred)`` fluctuates from seed to seed. The band is
 ``±BAND_SIGMAS`` standard deviations of that log-ratio, from ``theory.finite_width_band`` when theory
-provides one (positively homogeneous activations without biases; widened by
+provides one (positively homogeneous activations without biases; second order in ``1/n``, whose
+measured error by width is in docs/theory.md, "Finite width"; widened by
 :func:`batch_spread_variance`, which theory's single input correlation misses), else from
 :func:`log_variance` here: per layer, a mean of ``n`` squared Gaussians has
 relative variance ``2/n``, and a mean of ``n`` values ``f(z)^2`` has relative variance
@@ -176,19 +177,20 @@ def forward_band(activation, sizes, batch: int, c0: float, q_z_pred, sigma_b2, r
     """``(lo, hi, source)`` of the band for ``log2(q_z/q_z_pred)`` per layer.
 
     ``"theory"``: positively homogeneous activations without biases. Layer 1's ratio is sampling noise
-    of ``n_1`` units times the batch (variance ``(2/B + 2 c0^2 (1 - 1/B))/n_1``); for ``l >= 2`` theory's
+    of ``n_1`` units times the batch (:func:`~winit_bench.theory.sampling_log_moments`, variance
+    ``(2/B + 2 c0^2 (1 - 1/B))/n_1`` to first order); for ``l >= 2`` theory's
     :func:`~winit_bench.theory.finite_width_band` bounds ``log2(q̂[l]/q̂[1]) - log2(q[l]/q[1])``, so the
     band of ``log2(q̂[l]/q[l])`` is that band shifted by the measured layer-1 ratio ``r_first``, widened
-    (in quadrature) by :func:`batch_spread_variance`.
+    (in quadrature) by :func:`batch_spread_variance` for a batch of two or more.
     ``"glue"``: every other case, from :func:`log_variance` (single-input, so conservative), centred on 0.
     """
     act = get_activation(activation)
     L = len(q_z_pred)
     if act.name in _HOMOGENEOUS and not np.any(np.asarray(sigma_b2) > 0):
         lo, hi = np.empty(L), np.empty(L)
-        half = sigmas * math.sqrt((2.0 / batch + 2.0 * c0 * c0 * (1 - 1.0 / batch)) / sizes[1]) / math.log(2)
-        lo[0], hi[0] = -half, half
-        spread = batch_spread_variance(sizes)
+        mean, var = theory.sampling_log_moments(sizes[1], batch, c0)
+        lo[0], hi[0] = (mean - sigmas * math.sqrt(var)) / math.log(2), (mean + sigmas * math.sqrt(var)) / math.log(2)
+        spread = batch_spread_variance(sizes) if batch > 1 else np.zeros(L)  # one input's 1 x 1 Gram does not spread
         for l in range(1, L):
             b_lo, b_hi = theory.finite_width_band(sizes[: l + 2], batch, sigmas, activation=act, c0=c0)
             centre, half = 0.5 * (b_lo + b_hi), 0.5 * (b_hi - b_lo)
