@@ -124,16 +124,22 @@ def chi_backward(act: str, sigma_w2, q_z_pred, q_delta_out: float) -> np.ndarray
     return out
 
 
-def kappa(act: str) -> float:
-    """``E[f^4]/E[f^2]^2 - 1`` at ``z ~ N(0, 1)``: the relative variance of one unit's squared activation."""
-    f = ACTIVATIONS[act][0]
-    return expect(lambda x: f(x) ** 4, 1.0) / expect(lambda x: f(x) ** 2, 1.0) ** 2 - 1.0
+def unit_moments(act: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Forward and backward ``(Var g, E[(g - 1)^3])`` of one unit's normalised square at ``z ~ N(0, 1)``:
+    forward ``g = f(z)^2/E[f^2]``, backward ``g = (f'(z) h)^2/E[f'^2]``, ``h ~ N(0, 1)`` (``E h^4 = 3``, ``E h^6 = 15``)."""
+    f, df = ACTIVATIONS[act]
+
+    def moments(fn, h2: float, h3: float) -> tuple[float, float]:
+        m1, m2, m3 = (expect(lambda x: fn(x) ** (2 * k), 1.0) for k in (1, 2, 3))
+        e2, e3 = h2 * m2 / m1**2, h3 * m3 / m1**3  # E[g^2], E[g^3]
+        return e2 - 1.0, e3 - 3.0 * e2 + 2.0
+
+    return moments(f, 1.0, 1.0), moments(df, 3.0, 15.0)
 
 
-def kappa_backward(act: str) -> float:
-    """``3 E[f'^4]/E[f'^2]^2 - 1`` at ``z ~ N(0, 1)``: the relative variance of one unit's ``(f'(z) g)^2``, ``g ~ N(0, 1)``."""
-    df = ACTIVATIONS[act][1]
-    return 3 * expect(lambda x: df(x) ** 4, 1.0) / expect(lambda x: df(x) ** 2, 1.0) ** 2 - 1.0
+def log_variance_per_layer(kappa: float, mu3: float, n: int) -> float:
+    """``Var ln`` of a mean of ``n`` such values, to second order: ``κ/n + (5κ²/2 - μ3)/n²``."""
+    return kappa / n + (2.5 * kappa**2 - mu3) / n**2
 
 
 #: Student's t 0.975 quantiles (tables), by degrees of freedom

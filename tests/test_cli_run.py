@@ -13,6 +13,7 @@ import pytest
 from winit_bench import cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PLOTS = ("second_moment", "backprop", "heatmap", "isometry", "trainability", "throughput")
 TINY = ["--profile", "quick", "--initializers", "he_normal,zeros,ones", "--activations", "relu,tanh",
         "--depths", "2,40", "--widths", "16", "--seeds", "0", "--threads", "1", "--no-progress"]
 
@@ -47,7 +48,7 @@ def test_run_writes_tables_plots_and_report(tiny_run):
     assert report.lstrip().startswith("# winit-bench run")
     assert "## Recommendations" in report.split("![")[0]  # the recommendation table comes first
     assert "Elapsed" in report
-    for plot in ("second_moment", "backprop", "heatmap", "trainability", "throughput"):
+    for plot in PLOTS:
         assert f"plots/{plot}.png" in report
 
 
@@ -55,7 +56,7 @@ def test_plots_are_valid_pngs(tiny_run):
     import matplotlib.image as mpimg
 
     pngs = sorted((tiny_run / "plots").glob("*.png"))
-    assert len(pngs) == 5
+    assert sorted(p.stem for p in pngs) == sorted(PLOTS)
     for png in pngs:
         assert png.read_bytes()[:8] == PNG_SIGNATURE
         img = mpimg.imread(png)

@@ -301,8 +301,9 @@ def stability_reference(var: pd.DataFrame, exp: pd.DataFrame) -> pd.DataFrame:
         f, b = (np.mean([m[i] for m in mine], axis=0) for i in (0, 1))
         L, S = len(f), len(mine)
         span = np.arange(L)
-        tol_f = 1 + 2 * np.sqrt(ref.kappa(act) * span / WIDTH / S) / math.log(2)
-        tol_b = 1 + 2 * np.sqrt(ref.kappa_backward(act) * np.maximum(span - 1, 0) / WIDTH / S) / math.log(2)
+        fwd, bwd = (ref.log_variance_per_layer(*m, WIDTH) for m in ref.unit_moments(act))
+        tol_f = 1 + 2 * np.sqrt(fwd * span / S) / math.log(2)
+        tol_b = 1 + 2 * np.sqrt(bwd * np.maximum(span - 1, 0) / S) / math.log(2)
         ok = (np.abs(f) <= tol_f) & (np.abs(b) <= tol_b)
         depth = L if ok.all() else int(np.argmin(ok))
         worst = lambda x: np.abs(x).max() if np.isfinite(x).all() else math.inf  # noqa: E731

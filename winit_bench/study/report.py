@@ -84,8 +84,9 @@ def _answer(tables: dict) -> list[str]:
         f"- **usable depth** (width {width}{wide}): the largest depth `d` at which both the forward ratio "
         f"`log2 q_z[d]/q_z[1]` and the backward ratio `log2 q_delta[1]/q_delta[d-1]` (the error at the first layer against the "
         f"last hidden one), averaged over seeds, stay within their tolerance at every depth up to `d`: ±{TOLERANCE_LOG2:g} bit (a "
-        "factor 2) plus twice the spread that finite width alone gives that mean (`sqrt(κ k / (n S)) / ln 2` over `k` layers, "
-        "`n` the width, `S` the seeds, `κ` the activation's: Hanin & Rolnick 2018), so that no draw's luck decides. "
+        "factor 2) plus twice the spread that finite width alone gives that mean (`sqrt(k (κ/n + (5κ²/2 − μ3)/n²) / S) / ln 2` "
+        "over `k` layers, `n` the width, `S` the seeds, `κ` and `μ3` the variance and third central moment of one unit's squared "
+        "activation over its mean: Hanin & Rolnick 2018 and the next order, docs/theory.md), so that no draw's luck decides. "
         f"`≥ {L}` means it held through the deepest network of the grid; the first depth at which a ratio leaves it is one more. "
         "`stability.csv` has the raw worst ratios and the tolerance at the deepest layer in columns of their own.",
         f"- **drift**: `log2 q_z[{L}]/q_z[1] / {L - 1}` and `log2 q_delta[1]/q_delta[{L - 1}] / {L - 2}`, bits per layer (negative: shrinking).",
