@@ -32,12 +32,13 @@ provides one (positively homogeneous activations without biases; second order in
 measured error by width is in docs/theory.md, "Finite width"; widened by
 :func:`batch_spread_variance`, which theory's single input correlation misses), else from
 :func:`log_variance` here: per layer, a mean of ``n`` squared Gaussians has
-relative variance ``2/n``, and a mean of ``n`` values ``f(z)^2`` has relative variance
-``kappa/n`` with ``kappa = Var(f(z)^2)/E[f(z)^2]^2`` (5 for ReLU, which gives Hanin & Rolnick's
-``exp(5 Σ 1/n_l)`` growth). These add up along the layers, each earlier contribution carried through
-the q-map's log-slope. The batch is treated as a single input (its averaging is ignored), so the band
-is conservative. The backward band is always this glue's (theory gives none): per layer a mean of
-``n`` values ``(f'(z) g)^2`` with ``g`` Gaussian, relative variance ``3 E[f'^4]/E[f'^2]^2 - 1``.
+relative variance ``2/n``, and the log of a mean of ``n`` values ``f(z)^2`` has variance
+``kappa/n + (5 kappa^2/2 - mu3)/n^2`` (``theory.unit_moments``, ``theory.log_mean_variance``;
+``kappa = 5`` for ReLU gives Hanin & Rolnick's ``exp(5 Σ 1/n_l)`` growth). These add up along the
+layers, each earlier contribution carried through the q-map's log-slope. The batch is treated as a
+single input (its averaging is ignored), so the band is conservative. The backward band is always
+this glue's (theory gives none): per layer a mean of ``n`` values ``(f'(z) g)^2`` with ``g``
+Gaussian, whose log has the same second-order variance with that share's ``kappa`` and ``mu3``.
 """
 
 from __future__ import annotations
@@ -73,22 +74,6 @@ def _second_moment(act: Activation, q: float) -> float:
 def _slope_moment(act: Activation, q: float) -> float:
     """``E[f'(sqrt(q) u)^2]``."""
     return _e(lambda x: act.derivative(x) ** 2, q)
-
-
-def _kappa(act: Activation, q: float) -> float:
-    """``Var(f(z)^2)/E[f(z)^2]^2`` for ``z ~ N(0, q)``: relative variance of one unit's squared activation."""
-    m2 = _second_moment(act, q)
-    if not m2 > 0:
-        return 0.0
-    return max(_e(lambda x: act(x) ** 4, q) / (m2 * m2) - 1.0, 0.0)
-
-
-def _kappa_backward(act: Activation, q: float) -> float:
-    """Relative variance of ``(f'(z) g)^2`` with ``g`` an independent Gaussian: ``3 E[f'^4]/E[f'^2]^2 - 1``."""
-    d2 = _slope_moment(act, q)
-    if not d2 > 0:
-        return 0.0
-    return max(3.0 * _e(lambda x: act.derivative(x) ** 4, q) / (d2 * d2) - 1.0, 0.0)
 
 
 def _log_slope(act: Activation, q: float) -> float:
@@ -132,11 +117,13 @@ def log_variance(activation, sizes, q_z_pred) -> tuple[np.ndarray, np.ndarray]:
     for l in range(L):
         if l > 0:
             q_prev = q_z_pred[l - 1]
-            carried = _log_slope(act, q_prev) ** 2 * carried + _kappa(act, q_prev) / widths[l - 1]
+            forward, _ = theory.unit_moments(act, q_prev)
+            carried = _log_slope(act, q_prev) ** 2 * carried + theory.log_mean_variance(*forward, widths[l - 1])
         v_fwd[l] = carried + 2.0 / widths[l]
     v_bwd = np.zeros(L)
     for l in range(L - 2, -1, -1):
-        v_bwd[l] = v_bwd[l + 1] + _kappa_backward(act, q_z_pred[l]) / widths[l]
+        _, backward = theory.unit_moments(act, q_z_pred[l])
+        v_bwd[l] = v_bwd[l + 1] + theory.log_mean_variance(*backward, widths[l])
     return v_fwd, v_bwd
 
 

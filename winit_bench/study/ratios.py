@@ -29,6 +29,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from .. import theory
+
 #: |log2 ratio| allowed: a factor 2 either way
 TOLERANCE_LOG2 = 1.0
 KEYS = ["initializer", "activation", "width", "seed"]
@@ -111,28 +113,8 @@ def tolerance(moments: tuple[float, float], width: int, n_seeds: int, spans) -> 
 
 @lru_cache(maxsize=64)
 def layer_moments(activation: str) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Forward and backward ``(κ, μ3)`` of :func:`finite_width_sd` at ``z ~ N(0, 1)``.
-
-    A layer multiplies the second moment by the mean of ``n`` i.i.d. values ``g`` of mean 1: forward
-    ``g = f(z)^2 / E[f^2]``, backward ``g = (f'(z) h)^2 / E[f'^2]`` with ``h`` Gaussian (so
-    ``E[g^2] = 3 E[f'^4]/E[f'^2]^2``, ``E[g^3] = 15 E[f'^6]/E[f'^2]^3``); ``κ = Var g``, ``μ3`` its
-    third central moment.
-    """
-    from ..activations import get_activation
-    from ..gaussian import expect
-
-    f = get_activation(activation)
-
-    def power(g, k: int) -> float:
-        return expect(lambda z: g(z) ** k, kinks=f.kinks)
-
-    def central(m2: float, m3: float) -> tuple[float, float]:
-        return m2 - 1, m3 - 3 * m2 + 2
-
-    f2, d2 = power(f, 2), power(f.derivative, 2)
-    forward = central(power(f, 4) / f2**2, power(f, 6) / f2**3)
-    backward = central(3 * power(f.derivative, 4) / d2**2, 15 * power(f.derivative, 6) / d2**3)
-    return forward, backward
+    """Forward and backward ``(κ, μ3)`` of one unit at ``z ~ N(0, 1)`` (:func:`winit_bench.theory.unit_moments`)."""
+    return theory.unit_moments(activation)
 
 
 def tolerances(activation: str, width: int, n_seeds: int, depth: int) -> tuple[np.ndarray, np.ndarray]:
@@ -163,18 +145,15 @@ def drift(forward: np.ndarray, backward: np.ndarray) -> tuple[float, float]:
 def finite_width_sd(moments: tuple[float, float], layers: int, width: int, n_seeds: int) -> float:
     """Standard deviation of the seed mean of a log2 ratio spanning ``layers`` layers, from finite width alone, to second order in ``1/n``.
 
-    Each layer multiplies the second moment by the mean ``F`` of ``n`` i.i.d. values of mean 1,
-    variance ``κ`` and third central moment ``μ3`` (:func:`layer_moments`), and
-    ``Var ln F = κ/n + (5κ²/2 - μ3)/n² + O(n⁻³)`` (the delta method; the first order is Hanin &
-    Rolnick 2018's, ``κ = 5``, ``μ3 = 44`` for ReLU). Over ``layers`` independent layers the variances
-    add; the seed mean divides by the number of seeds. docs/theory.md, "Finite width", has the
-    derivation and its error against an exact oracle and simulation (under 2 % at width 32 for one
-    input, where the first order alone is 12 % low).
+    Each layer multiplies the second moment by the mean of ``n`` i.i.d. shares of mean 1, variance
+    ``κ`` and third central moment ``μ3`` (:func:`layer_moments`), so ``Var ln`` of one layer's factor
+    is ``κ/n + (5κ²/2 - μ3)/n²`` (:func:`winit_bench.theory.log_mean_variance`; the first order is
+    Hanin & Rolnick 2018's, ``κ = 5`` for ReLU). Over ``layers`` independent layers the variances add;
+    the seed mean divides by the number of seeds. docs/theory.md, "Finite width", has the derivation
+    and its measured error.
     """
-    kappa, mu3 = moments
-    n = float(width)
-    per_layer = kappa / n + (2.5 * kappa * kappa - mu3) / (n * n)
-    return math.sqrt(max(per_layer, 0.0) * max(layers, 0) / max(n_seeds, 1)) / math.log(2)
+    per_layer = theory.log_mean_variance(*moments, width)
+    return math.sqrt(per_layer * max(layers, 0) / max(n_seeds, 1)) / math.log(2)
 
 
 __all__ = ["KEYS", "TOLERANCE_LOG2", "by_seed", "drift", "finite_width_sd", "configurations", "predicted_column", "layer_moments", "seed_means", "spans", "tolerance", "tolerances", "usable_depth"]

@@ -40,7 +40,7 @@ limit ``q -> inf``. Positively homogeneous activations (linear, ReLU, leaky ReLU
 
 from ..gaussian import gauss_expect, gauss_expect2
 from .correlations import c_star, chi_c, cmap, critical_sigma_w2, xi_c, xi_q
-from .finite_width import finite_width_band, log_ratio_moments, sampling_log_moments
+from .finite_width import finite_width_band, log_mean_variance, log_ratio_moments, sampling_log_moments, unit_moments
 from .q_map import chi1, chi_q, fixed_point, next_q, qmap
 from .sigma_w2 import closed_form_variance, initializer_sigma_w2, network_qmap, network_sigma_w2
 from .spectrum import free_product_moments, jacobian_mean_var, jacobian_moments
@@ -69,4 +69,6 @@ __all__ = [
     "jacobian_mean_var",
     "free_product_moments",
     "sampling_log_moments",
+    "unit_moments",
+    "log_mean_variance",
 ]
