@@ -208,3 +208,29 @@ def test_compare_band_is_the_second_order_one():
     assert (hi[3] - lo[3]) ** 2 == pytest.approx(36 * 3 * (5 / 32 + 18.5 / 32**2) / ln2**2, rel=1e-12)
     lo8, hi8, _ = forward_band("relu", sizes, 8, 0.0, np.ones(4), np.zeros(4), r_first, 3.0)
     assert hi8[3] - lo8[3] > 2 * 3 * math.sqrt(T.log_ratio_moments(sizes, 8)[1]) / ln2  # a batch is widened
+
+
+@pytest.mark.parametrize("activation, q", [("relu", 1.0), ("relu", 7.0), ("linear", 0.3), ("leaky_relu", 1.0)])
+def test_unit_moments_closed_forms(activation, q):
+    """One unit's share: ReLU (5, 44) both ways (2 relu(z)^2: E g^2 = 6, E g^3 = 60); linear (2, 8) both ways
+    (z^2 and h^2); leaky ReLU a: forward ``E[g^2] = 6 (1 + a^4)/(1 + a^2)^2``; any q for these homogeneous units."""
+    (kf, mf), (kb, mb) = T.unit_moments(activation, q)
+    if activation == "leaky_relu":
+        a = 0.01
+        e2, e3 = 6 * (1 + a**4) / (1 + a**2) ** 2, 60 * (1 + a**6) / (1 + a**2) ** 3
+        assert (kf, mf) == pytest.approx((e2 - 1, e3 - 3 * e2 + 2), rel=1e-12)
+        return
+    want = (5.0, 44.0) if activation == "relu" else (2.0, 8.0)
+    assert (kf, mf) == pytest.approx(want, rel=1e-12) and (kb, mb) == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [8, 16, 64, 256])
+def test_log_mean_variance_against_the_chi_square_law(n):
+    """A mean of n squared Gaussians is chi^2_n / n, whose log has variance trigamma(n/2) exactly: the second
+    order (2/n + 2/n^2) is off by O(n^-3), the first (2/n) by O(n^-2)."""
+    from scipy.special import polygamma
+
+    exact = float(polygamma(1, n / 2))
+    second, first = T.log_mean_variance(2.0, 8.0, n), T.log_mean_variance(2.0, 8.0, n, order=1)
+    assert abs(second - exact) <= 2.0 / n**3 < abs(first - exact)
+    assert abs(first - exact) == pytest.approx(2.0 / n**2, rel=0.6)
