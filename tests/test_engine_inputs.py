@@ -193,13 +193,16 @@ def test_estimate_covers_what_a_batch_allocates(backend_name, activation, output
     net = wb.MLP(sizes, activation, output=output, backend=backend_name)
     X = np.ones((batch, 64), "float32")
     Y = np.zeros((batch, 10), "float32") if output == "linear" else np.zeros(batch, int)
-    part = estimate_bytes(sizes, batch, "float32") - estimate_bytes(sizes, 0, "float32")
+    part = estimate_bytes(sizes, batch, "float32", activation) - estimate_bytes(sizes, 0, "float32")
     for run in (lambda: net.train_step(X, Y, 0.01), lambda: net.capture(X, Y, reuse=True), lambda: net.forward(X[1:])):
         tracemalloc.start()
         run()
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        assert part / 3 < peak <= part + 32 * 1024, (peak, part)  # 32 KiB: ufunc buffers, small objects
+        # the erf family's work_bytes are NumPy's float64 temporaries (erf.py): numba and CuPy run kernels instead,
+        # for which the estimate is an upper bound only
+        low = part / 3 if backend_name == "numpy" or not wb.get_activation(activation).work_bytes else 0
+        assert low < peak <= part + 32 * 1024, (peak, part)  # 32 KiB: ufunc buffers, small objects
 
 
 @pytest.fixture

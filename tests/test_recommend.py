@@ -100,8 +100,8 @@ def test_usable_depth_on_constructed_ratios():
     assert ratios.usable_depth(np.array([0, 0.2, np.nan, 0, 0, 0]), np.zeros(6), tol, tol) == 2  # not finite breaks it
     assert ratios.usable_depth(np.array([np.nan] * 6), np.zeros(6), tol, tol) == 0
     assert ratios.usable_depth(np.array([0, 1.9, 0, 0, 0, 0]), np.zeros(6), tol, np.full(6, 2.0)) == 1
-    wide = ratios.tolerance(5.0, 256, 2, np.arange(64))
-    assert wide[0] == 1.0 and wide[-1] == pytest.approx(1 + 2 * math.sqrt(5 * 63 / 256 / 2) / math.log(2))
+    wide = ratios.tolerance((5.0, 44.0), 256, 2, np.arange(64))
+    assert wide[0] == 1.0 and wide[-1] == pytest.approx(1 + 2 * math.sqrt((5 / 256 + 18.5 / 256**2) * 63 / 2) / math.log(2))  # ReLU, second order
 
 
 def test_ratio_series_definitions():

@@ -34,6 +34,7 @@ LECUN_TANH_SCALE = 1.7159
 GELU_C = math.sqrt(2.0 / math.pi)
 GELU_K = 0.044715
 TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)  # erf'(0)
+ERF_WORK_BYTES = 11 * 8  # erf.py's float64 temporaries at their peak: about 11 per element (measured with tracemalloc)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)  # the standard normal density at 0
 #: the largest float32 below 1: hard_tanh outputs beyond it in absolute value are exactly ±1 in float32
 HARD_TANH_SATURATION = 1.0 - 2.0**-24
@@ -53,6 +54,9 @@ class Activation:
     kink_at_zero: bool = False
     #: points where f or f' is not smooth besides 0 (hard_tanh: ±1), where quadratures must split
     kinks: tuple[float, ...] = ()
+    #: bytes per element that f and df allocate at their peak beyond the engine's generic scratch (5 arrays of
+    #: the dtype, :func:`winit_bench.engine.estimate_bytes`): the erf family computes in float64 through erf.py
+    work_bytes: int = 0
     extra: dict = field(default_factory=dict, compare=False)
 
     def __call__(self, x, xp=np):
@@ -148,7 +152,7 @@ def erf() -> Activation:
     def df(z, a, xp):
         return TWO_OVER_SQRT_PI * xp.exp(-z * z)
 
-    return Activation("erf", lambda x, xp: _erf(x, xp), df, False, family="tanh", saturation=0.99)
+    return Activation("erf", lambda x, xp: _erf(x, xp), df, False, family="tanh", saturation=0.99, work_bytes=ERF_WORK_BYTES)
 
 
 def gelu_erf() -> Activation:
@@ -161,7 +165,7 @@ def gelu_erf() -> Activation:
     def df(z, a, xp):
         return normal_cdf(z, xp) + INV_SQRT_2PI * z * xp.exp(-0.5 * z * z)
 
-    return Activation("gelu_erf", lambda x, xp: x * normal_cdf(x, xp), df, False)
+    return Activation("gelu_erf", lambda x, xp: x * normal_cdf(x, xp), df, False, work_bytes=ERF_WORK_BYTES)
 
 
 def sigmoid() -> Activation:

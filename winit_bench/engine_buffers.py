@@ -13,11 +13,12 @@ from typing import Sequence
 
 import numpy as np
 
+from .activations import get_activation
 from .initializers import check_dtype
 from .memory import require_fits
 
 
-def estimate_bytes(sizes: Sequence[int], batch: int = 0, dtype: str = "float32") -> int:
+def estimate_bytes(sizes: Sequence[int], batch: int = 0, dtype: str = "float32", activation=None) -> int:
     """Bytes an :class:`~winit_bench.engine.MLP` of ``sizes`` holds: its parameters and their gradients, plus for ``batch > 0``
     the work arrays of one batch size (an upper bound: input, target, ``z``, ``a``, one δ per layer,
     scratch, and the temporaries of the activations without an in-place kernel).
@@ -26,7 +27,8 @@ def estimate_bytes(sizes: Sequence[int], batch: int = 0, dtype: str = "float32")
     (:func:`winit_bench.memory.require_fits`). Parameters and gradients: ``2 Σ_l (n[l-1] + 1) n[l]``
     elements; a batch of ``B`` rows: ``B`` times ``n[0]`` (input) + ``n[L]`` (target; int64 labels for
     softmax) + ``Σ_l n[l]`` for each of ``z``, ``a`` (hidden layers only) and δ + ``8 max_l n[l]`` (scratch,
-    and up to 5 temporaries of one layer: GELU's derivative in NumPy).
+    and up to 5 temporaries of one layer: GELU's derivative in NumPy), + ``max_l n[l]`` times the
+    ``activation``'s own ``work_bytes`` (the erf family's float64 temporaries).
 
     >>> estimate_bytes([784, 256, 10])              # 203 530 float32 parameters, and their gradients
     1628240
@@ -37,15 +39,16 @@ def estimate_bytes(sizes: Sequence[int], batch: int = 0, dtype: str = "float32")
     if not _is_int(batch) or batch < 0:
         raise ValueError(f"batch must be an integer >= 0, got {batch!r}")
     params = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
-    return 2 * params * dt.itemsize + (batch_bytes(sizes, int(batch), dt) if batch else 0)
+    work = 0 if activation is None else get_activation(activation).work_bytes
+    return 2 * params * dt.itemsize + (batch_bytes(sizes, int(batch), dt, work) if batch else 0)
 
 
-def batch_bytes(sizes: list[int], batch: int, dt: np.dtype) -> int:
+def batch_bytes(sizes: list[int], batch: int, dt: np.dtype, work_bytes: int = 0) -> int:
     """The bytes of one batch size's work arrays (:func:`estimate_bytes`'s count for ``batch > 0``)."""
     layers = sum(sizes[1:])
     target = max(sizes[-1] * dt.itemsize, 8)  # float rows or int64 labels
     per_row = (sizes[0] + 3 * layers - sizes[-1] + 8 * max(sizes[1:])) * dt.itemsize + target  # x, z, a, δ, scratch
-    return batch * per_row
+    return batch * (per_row + max(sizes[1:]) * work_bytes)
 
 
 def _is_int(n) -> bool:
@@ -74,7 +77,7 @@ class Buffers:
     def __init__(self, net, batch: int, keep: bool = False):
         """The arrays of ``batch`` rows for ``net`` (an :class:`~winit_bench.engine.MLP`: its backend, dtype, sizes, output, activation)."""
         be, dt, sizes = net.backend, net.dtype, net.sizes
-        require_fits(batch_bytes(sizes, batch, dt), f"the work arrays of a batch of {batch} rows for sizes {sizes} ({dt.name})")
+        require_fits(batch_bytes(sizes, batch, dt, net.activation.work_bytes), f"the work arrays of a batch of {batch} rows for sizes {sizes} ({dt.name})")
         self.x = be.empty((batch, sizes[0]), dt)
         self.y = be.empty((batch, sizes[-1]), dt) if net.output == "linear" else be.empty(batch, np.int64)
         self.z = [be.empty((batch, n), dt) for n in sizes[1:]]

@@ -199,9 +199,10 @@ def check_fits(spec: Spec) -> Spec:
     from ..engine import estimate_bytes
     from ..memory import require_fits
 
+    hungriest = max(spec.activations, key=lambda name: get_activation(name).work_bytes)
     for width in spec.widths:
         sizes, batch = [width] * (spec.max_depth + 1), spec.wide_batch if width >= spec.wide else spec.batch
-        need = estimate_bytes(sizes, batch, spec.dtype) + estimate_bytes(sizes, 0, spec.dtype) // 2
+        need = estimate_bytes(sizes, batch, spec.dtype, hungriest) + estimate_bytes(sizes, 0, spec.dtype) // 2
         require_fits(need, f"the variance networks of width {width} and depth {spec.max_depth} ({spec.dtype})")
     for width, depth, batch in spec.throughput:
         sizes = [width] * (depth + 1)
