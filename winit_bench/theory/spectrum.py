@@ -121,7 +121,7 @@ def gram_moments(weights: str, sigma_w2: float, order: int) -> np.ndarray:
 def slope_moments(activation: str | Activation, q: float, order: int) -> np.ndarray:
     """``mu_k = E[f'(sqrt(q) u)^(2k)]``, ``k = 1..order``: the moments of the spectrum of ``D^2``."""
     act = get_act(activation)
-    return np.array([gauss_expect(lambda u, k=k: act.derivative(u) ** (2 * k), q) for k in range(1, order + 1)])
+    return np.array([gauss_expect(lambda u, k=k: act.derivative(u) ** (2 * k), q, kinks=act.kinks) for k in range(1, order + 1)])
 
 
 # --------------------------------------------------------------------------- the Jacobian of a network
