@@ -8,6 +8,7 @@ from .diagnostics import layer_stats
 from .engine import MLP, Diverged
 from .gains import calculate_gain
 from .initializers import initialize, initializer_names
+from .isometry import isometry_to_theory
 from .jacobian import jacobian_spectra, jacobian_spectrum
 from .truncated import truncnorm_std
 from .lsuv import lsuv
@@ -26,6 +27,7 @@ __all__ = [
     "compare_to_theory",
     "critical",
     "is_symmetric",
+    "isometry_to_theory",
     "jacobian_spectra",
     "jacobian_spectrum",
     "layer_stats",
