@@ -46,3 +46,17 @@ def use_blas(monkeypatch):
 
     yield switch
     cblas.reset()
+
+
+@pytest.fixture(scope="session")
+def host_kernels():
+    """``{dtype: {kernel name: HostKernel}}``: every CuPy kernel of the backend, built once by the host C++ compiler
+    (tests/cuda_check/host.py) for tests/test_cuda_kernels.py and tests/test_cupy_on_host.py."""
+    from cuda_check import host
+
+    from winit_bench.backends.cuda_kernels import KINDS, kernel_spec
+
+    if host.compiler() is None:
+        pytest.skip("no host C++ compiler (c++ or $CXX)")
+    specs = [kernel_spec(kind, act) for act in wb.activation_names() for kind in KINDS]
+    return {dtype: host.build(specs, dtype) for dtype in ("float32", "float64")}
