@@ -126,3 +126,13 @@ def test_seed_means_keep_nan():
     var.loc[(var.seed == 1) & (var.layer == 1), "q_z"] = 0.0  # 0/0 from layer 1 on
     m = ratios.seed_means(var)[("a", "relu", 8)]
     assert m.forward.isna().all() and (m.backward == 0).all()
+
+
+def test_an_activation_left_out_of_training_says_so():
+    """--activations beyond the profile's train activations: the row is chosen by depth alone and says why it has no verdict."""
+    spec = study.make_spec("quick", initializers=["he_normal"], activations=["relu", "hard_tanh"], depths=[8], widths=[256])
+    assert "relu" in spec.train_activations and "hard_tanh" not in spec.train_activations
+    s = pd.DataFrame([stab_row("he_normal", 8, act=a) for a in ("relu", "hard_tanh")])
+    rec = recommendations(dict(spec=spec, stability=s, variance=pd.DataFrame(), trainability=frames([])[1])).set_index("activation")
+    assert rec.at["hard_tanh", "trainability"] == "not run" and "not trained: this run trains relu" in rec.at["hard_tanh", "note"]
+    assert "not trained" not in rec.at["relu", "note"]

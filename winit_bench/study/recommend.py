@@ -108,6 +108,9 @@ def recommendations(tables: dict) -> pd.DataFrame:
             notes += [n for n in (theory_cols.pop("note"),) if n]
             if best["usable_depth"] < L:
                 notes.insert(0, f"nothing in the grid holds to depth {L}: the best carries {best['usable_depth']} layers")
+            if act not in spec.train_activations:
+                notes.append(f"not trained: this run trains {', '.join(spec.train_activations) or 'no activation'} (the profile's "
+                             "train activations among --activations); chosen by usable depth alone")
             row.update(best=init, usable_depth=best["usable_depth"], usable_depth_wide=w.usable_depth.iloc[0] if len(w) and wide != width else math.nan,
                        forward_bits_per_layer=best["forward_bits_per_layer"], backward_bits_per_layer=best["backward_bits_per_layer"],
                        test_accuracy=best["accuracy"], ci_low=best["ci_low"], ci_high=best["ci_high"], trainability=best["verdict"], **theory_cols)
